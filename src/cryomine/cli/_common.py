@@ -1,0 +1,69 @@
+"""Shared pieces of the command line: progress reporting and option helpers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["QUIET", "ProgressCallback", "progress"]
+
+#: Set by the ``--quiet`` global option.
+QUIET = False
+
+#: Library functions report progress through this: ``callback(n_done, n_total)``.
+ProgressCallback = Callable[[int, int], None]
+
+
+@contextmanager
+def progress(description: str) -> Iterator[ProgressCallback]:
+    """Yield a ``callback(n_done, n_total)`` that shows progress on stderr.
+
+    A rich progress bar with rate and ETA on a terminal; plain lines (at most one every few
+    seconds, and the last one) when stderr is not a terminal, e.g. in CI logs; nothing with
+    ``--quiet``.
+    """
+    if QUIET:
+        yield lambda done, total: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as bar:
+            task = bar.add_task(description, total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield update
+        return
+
+    start = time.monotonic()
+    last = -1.0
+
+    def log_line(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last < 5.0:
+            return
+        last = now
+        elapsed = now - start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        print(f"{description}: {done}/{total} ({rate:.1f}/s, {elapsed:.0f} s)", file=sys.stderr)
+
+    yield log_line
