@@ -1,0 +1,41 @@
+import typer
+from typer.testing import CliRunner
+
+from cryomine.cli import app
+from cryomine.errors import InputError
+
+runner = CliRunner()
+
+
+def test_help_lists_verbs():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "info" in result.output
+
+
+def test_info_reports_versions_and_device():
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "cryomine" in result.output
+    assert "torch" in result.output
+    assert "device" in result.output
+
+
+def test_input_error_becomes_one_line_and_exit_status_2():
+    probe = typer.Typer()
+
+    @probe.command("fail")
+    def fail() -> None:
+        raise InputError("tomo.mrc: file not found")
+
+    @probe.command("other")
+    def other() -> None:
+        pass
+
+    app.add_typer(probe, name="probe-for-test")
+    try:
+        result = runner.invoke(app, ["probe-for-test", "fail"])
+    finally:
+        app.registered_groups.pop()
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: tomo.mrc: file not found"
