@@ -6,14 +6,61 @@ only. See ``docs/conventions.md``.
 """
 
 from cryomine.io._atomic import atomic_directory, atomic_path, atomic_write_text
+from cryomine.io._coords import read_coords, write_coords
+from cryomine.io._copick import COPICK_INSTANCE_ID, read_copick_picks, write_copick_picks
 from cryomine.io._mrc import MRC_SUFFIXES, read_mrc, read_mrc_header, write_mrc
+from cryomine.io._particle_set import (
+    FORMAT_VERSION,
+    ParticleSet,
+    normalize_subtomograms,
+    write_particle_set,
+)
+from cryomine.io._particle_table import (
+    COLUMNS,
+    canonical_particles,
+    new_particle_table,
+    positions_zyx,
+    rescale_positions,
+    rotations_from_table,
+    set_positions_zyx,
+    set_rotations,
+)
+from cryomine.io._star import (
+    TomogramShapes,
+    read_particles,
+    read_star_blocks,
+    read_tomogram_sizes,
+    write_particles,
+)
 
 __all__ = [
+    "COLUMNS",
+    "COPICK_INSTANCE_ID",
+    "FORMAT_VERSION",
     "MRC_SUFFIXES",
+    "ParticleSet",
+    "TomogramShapes",
     "atomic_directory",
     "atomic_path",
     "atomic_write_text",
+    "canonical_particles",
+    "new_particle_table",
+    "normalize_subtomograms",
+    "positions_zyx",
+    "read_coords",
+    "read_copick_picks",
     "read_mrc",
     "read_mrc_header",
+    "read_particles",
+    "read_star_blocks",
+    "read_tomogram_sizes",
+    "rescale_positions",
+    "rotations_from_table",
+    "set_positions_zyx",
+    "set_rotations",
+    "write_coords",
+    "write_copick_picks",
     "write_mrc",
+    "write_particle_set",
+    "write_particles",
 ]

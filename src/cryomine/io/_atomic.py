@@ -18,6 +18,20 @@ from cryomine.errors import InputError
 __all__ = ["atomic_directory", "atomic_path", "atomic_write_text", "check_writable"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _permit(path: Path, *, directory: bool) -> None:
+    """Give a temporary file or directory the mode a plain ``open``/``mkdir`` would have.
+
+    ``mkstemp``/``mkdtemp`` create private (0600/0700) entries; outputs should follow the umask.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def check_writable(path: Path, *, overwrite: bool) -> None:
     """Raise :class:`InputError` if ``path`` exists and ``overwrite`` is false."""
     if path.exists() and not overwrite:
@@ -34,9 +48,12 @@ def atomic_path(path: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
     path = Path(path)
     check_writable(path, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
+    _permit(tmp, directory=False)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -55,6 +72,7 @@ def atomic_directory(path: Path | str, *, overwrite: bool = False) -> Iterator[P
     check_writable(path, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _permit(tmp, directory=True)
     try:
         yield tmp
         if path.exists():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import warnings
 from pathlib import Path
 
 import mrcfile
@@ -30,8 +31,26 @@ def _check_suffix(path: Path) -> None:
         suffixes = suffixes[:-1]
     if not suffixes or suffixes[-1] not in MRC_SUFFIXES:
         raise InputError(
-            f"{path}: not an MRC file name; expected one of {', '.join(MRC_SUFFIXES)} (optionally .gz)"
+            f"{path}: not an MRC file name; "
+            f"expected one of {', '.join(MRC_SUFFIXES)} (optionally .gz)"
         )
+
+
+_MRC_MODES = (0, 1, 2, 3, 4, 6, 12, 101)
+
+
+def _plausible_header(path: Path) -> bool:
+    """Whether the first 1024 bytes could be an MRC header: known mode, positive sizes."""
+    with open(path, "rb") as handle:
+        raw = handle.read(1024)
+    if len(raw) < 1024:
+        return False
+    for order in "<>":
+        nx, ny, nz, mode = np.frombuffer(raw[:16], dtype=f"{order}i4").tolist()
+        extended = int(np.frombuffer(raw[92:96], dtype=f"{order}i4")[0])
+        if mode in _MRC_MODES and min(nx, ny, nz) > 0 and 0 <= extended <= path.stat().st_size:
+            return True
+    return False
 
 
 def _open(path: Path, *, mmap: bool) -> mrcfile.mrcfile.MrcFile:
@@ -42,14 +61,22 @@ def _open(path: Path, *, mmap: bool) -> mrcfile.mrcfile.MrcFile:
             return mrcfile.open(path, mode="r")
         return mrcfile.mmap(path, mode="r")
     except (ValueError, OSError, EOFError, gzip.BadGzipFile) as strict_error:
+        if not gzipped and not _plausible_header(path):
+            # permissive mode can take many seconds on a large non-MRC file; refuse it at once
+            raise InputError(f"{path}: not an MRC file ({strict_error})") from strict_error
         try:
-            handle = mrcfile.open(path, mode="r", permissive=True)
+            # permissive mode reports problems as warnings; log them instead of raising them
+            # where warnings are errors (as in the tests), which would defeat the fallback
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                handle = mrcfile.open(path, mode="r", permissive=True)
         except Exception as error:  # mrcfile raises several types for garbage input
             raise InputError(f"{path}: not a readable MRC file ({strict_error})") from error
         if handle.data is None:
             handle.close()
-            raise InputError(f"{path}: not a readable MRC file ({strict_error})")
-        logger.warning("%s: header is not standard (%s); read permissively", path, strict_error)
+            raise InputError(f"{path}: not a readable MRC file ({strict_error})") from strict_error
+        details = "; ".join(str(w.message) for w in caught) or str(strict_error)
+        logger.warning("%s: header is not standard (%s); read permissively", path, details)
         return handle
 
 
@@ -69,7 +96,9 @@ def _voxel_size_from_header(path: Path, handle: mrcfile.mrcfile.MrcFile) -> floa
     return float(sizes[0])
 
 
-def _resolve_voxel_size(path: Path, handle: mrcfile.mrcfile.MrcFile, override: float | None) -> float:
+def _resolve_voxel_size(
+    path: Path, handle: mrcfile.mrcfile.MrcFile, override: float | None
+) -> float:
     if override is not None:
         if not (math.isfinite(override) and override > 0):
             raise InputError(f"voxel size override {override!r} Å: expected a positive number")
@@ -77,7 +106,9 @@ def _resolve_voxel_size(path: Path, handle: mrcfile.mrcfile.MrcFile, override: f
     return _voxel_size_from_header(path, handle)
 
 
-def read_mrc_header(path: Path | str, *, voxel_size_a: float | None = None) -> tuple[tuple[int, ...], float]:
+def read_mrc_header(
+    path: Path | str, *, voxel_size_a: float | None = None
+) -> tuple[tuple[int, ...], float]:
     """Return ``(shape, voxel_size_a)`` of an MRC file without reading its data.
 
     ``shape`` is in ``(z, y, x)`` order (``(y, x)`` for a single image).
@@ -85,9 +116,18 @@ def read_mrc_header(path: Path | str, *, voxel_size_a: float | None = None) -> t
     path = Path(path)
     _check_exists(path)
     _check_suffix(path)
-    with mrcfile.open(path, mode="r", header_only=True, permissive=True) as handle:
+    try:
+        handle = mrcfile.open(path, mode="r", header_only=True)
+    except (ValueError, OSError, EOFError, gzip.BadGzipFile) as strict_error:
+        if path.suffix.lower() == ".gz" or not _plausible_header(path):
+            raise InputError(f"{path}: not an MRC file ({strict_error})") from strict_error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the problem is logged below
+            handle = mrcfile.open(path, mode="r", header_only=True, permissive=True)
+        logger.warning("%s: header is not standard (%s); read permissively", path, strict_error)
+    with handle:
         header = handle.header
-        shape = (int(header.nz), int(header.ny), int(header.nx))
+        shape: tuple[int, ...] = (int(header.nz), int(header.ny), int(header.nx))
         voxel = _resolve_voxel_size(path, handle, voxel_size_a)
     if shape[0] == 1:
         shape = shape[1:]
@@ -170,6 +210,7 @@ def write_mrc(
     """Write ``data`` (z, y, x) as float32 MRC with the voxel size (Å) set, atomically.
 
     The file appears under ``path`` only once complete. ``.gz`` names are written gzipped.
+    Data containing NaN or Inf are refused (:class:`InputError`).
     """
     path = Path(path)
     _check_suffix(path)
@@ -178,6 +219,7 @@ def write_mrc(
     array = np.asarray(data, dtype=np.float32)
     if array.ndim not in (2, 3):
         raise InputError(f"{path}: can only write 2-D or 3-D arrays, got shape {array.shape}")
+    _check_finite(path, array)
     with atomic_path(path, overwrite=overwrite) as tmp:
         compression = "gzip" if path.suffix.lower() == ".gz" else None
         with mrcfile.new(tmp, overwrite=True, compression=compression) as handle:

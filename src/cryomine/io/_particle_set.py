@@ -1,0 +1,299 @@
+"""Particle sets: a directory holding a particle table and its stack of z-scored subtomograms.
+
+Layout (``format_version`` 1)::
+
+    <directory>/
+        particles.star        canonical particle table (RELION 4 flavour); row i ↔ stack index i
+        subtomograms.zarr     float32 Zarr array (N, S, S, S), axes (particle, z, y, x),
+                              chunks of up to 16 particles; attrs: box_size, voxel_size_a,
+                              normalized (true), format_version, n_particles
+
+Subtomograms are protein-bright and each is z-scored (mean 0, sd 1 over its box) on writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryomine.errors import InputError
+from cryomine.io._atomic import atomic_directory
+from cryomine.io._particle_table import COLUMNS
+from cryomine.io._star import read_particles, write_particles
+
+__all__ = ["FORMAT_VERSION", "ParticleSet", "normalize_subtomograms", "write_particle_set"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_TABLE = "particles.star"
+_STACK = "subtomograms.zarr"
+_CHUNK = 16
+
+
+def normalize_subtomograms(batch: np.ndarray) -> np.ndarray:
+    """Z-score each subtomogram: mean 0 and standard deviation 1 over its box.
+
+    Parameters
+    ----------
+    batch : ndarray, shape (..., S, S, S)
+        One subtomogram (z, y, x) or a batch ``(n, z, y, x)``.
+
+    Returns
+    -------
+    ndarray, same shape, float32
+        Computed in float64. A constant subtomogram (sd 0) becomes all zeros.
+    """
+    data = np.asarray(batch)
+    if data.ndim < 3:
+        raise InputError(f"subtomograms: expected shape (..., z, y, x), got {data.shape}")
+    volumes = data.reshape(-1, *data.shape[-3:])
+    out = np.empty(volumes.shape, dtype=np.float32)
+    n_flat = 0
+    for i, volume in enumerate(volumes):  # one at a time: float64 accuracy, little memory
+        centred = volume.astype(np.float64)
+        mean = centred.mean()
+        centred -= mean
+        sd = math.sqrt(float(np.mean(centred * centred)))
+        if sd <= 1e-12 * max(1.0, abs(float(mean))):
+            n_flat += 1
+            out[i] = 0.0
+        else:
+            out[i] = centred / sd
+    if n_flat:
+        logger.warning("%d constant subtomogram(s) set to zero when z-scoring", n_flat)
+    return out.reshape(data.shape)
+
+
+def _batches(subtomograms: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    if isinstance(subtomograms, np.ndarray):
+        if subtomograms.ndim != 4:
+            raise InputError(f"subtomograms: expected shape (N, S, S, S), got {subtomograms.shape}")
+        if len(subtomograms) == 0:
+            yield subtomograms
+        for start in range(0, len(subtomograms), _CHUNK):
+            yield subtomograms[start : start + _CHUNK]
+    else:
+        yield from subtomograms
+
+
+def _check_batch(batch: Any, box_size: int | None) -> np.ndarray:
+    array = np.asarray(batch)
+    if array.ndim != 4 or not (array.shape[1] == array.shape[2] == array.shape[3]):
+        raise InputError(
+            f"subtomograms: each batch must be (n, S, S, S) with a cubic box, got {array.shape}"
+        )
+    if box_size is not None and array.shape[1] != box_size:
+        raise InputError(
+            f"subtomograms: box size {array.shape[1]} differs from the first batch's {box_size}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise InputError("subtomograms: contain NaN or Inf")
+    return array
+
+
+def write_particle_set(
+    directory: Path | str,
+    table: pd.DataFrame,
+    subtomograms: np.ndarray | Iterable[np.ndarray],
+    *,
+    voxel_size_a: float,
+    overwrite: bool = False,
+) -> ParticleSet:
+    """Write a particle set directory atomically and return it opened.
+
+    Parameters
+    ----------
+    directory
+        Output directory; it appears only once complete.
+    table
+        Particle table with one row per subtomogram, in stack order (validated to canonical form).
+    subtomograms
+        ndarray ``(N, S, S, S)`` (z, y, x per particle), or an iterable of batches
+        ``(n_i, S, S, S)`` with ``Σ n_i = N``, so that large sets can be streamed. Each
+        subtomogram is z-scored (:func:`normalize_subtomograms`) as it is written.
+    voxel_size_a
+        Å per voxel of the subtomograms.
+    overwrite
+        Replace an existing directory (after the new one is complete).
+
+    Raises
+    ------
+    InputError
+        Count mismatch with the table, non-cubic or inconsistent boxes, non-finite values, bad
+        voxel size, existing output without ``overwrite``. Nothing is left behind.
+    """
+    import zarr
+
+    directory = Path(directory)
+    if not (math.isfinite(voxel_size_a) and voxel_size_a > 0):
+        raise InputError(f"voxel size {voxel_size_a!r} Å: expected a positive number")
+    n_particles = len(table)
+    with atomic_directory(directory, overwrite=overwrite) as tmp:
+        write_particles(tmp / _TABLE, table)
+        array: Any = None
+        box_size: int | None = None
+        done = 0
+        for raw in _batches(subtomograms):
+            batch = _check_batch(raw, box_size)
+            if array is None:
+                box_size = int(batch.shape[1])
+                array = zarr.create_array(
+                    store=str(tmp / _STACK),
+                    shape=(n_particles, box_size, box_size, box_size),
+                    chunks=(max(1, min(_CHUNK, n_particles)), box_size, box_size, box_size),
+                    dtype="float32",
+                    compressors=None,
+                    dimension_names=("particle", "z", "y", "x"),
+                )
+            if done + len(batch) > n_particles:
+                raise InputError(
+                    f"subtomograms: more than the {n_particles} particles in the table"
+                )
+            array[done : done + len(batch)] = normalize_subtomograms(batch)
+            done += len(batch)
+        if array is None or done != n_particles:
+            raise InputError(f"subtomograms: {done} given for a table of {n_particles} particles")
+        array.attrs.update(
+            {
+                "format_version": FORMAT_VERSION,
+                "box_size": box_size,
+                "voxel_size_a": float(voxel_size_a),
+                "normalized": True,
+                "n_particles": n_particles,
+                "axes": ["particle", "z", "y", "x"],
+            }
+        )
+    logger.info(
+        "wrote particle set %s: %d particles, box %s, %.4g Å",
+        directory,
+        n_particles,
+        box_size,
+        voxel_size_a,
+    )
+    return ParticleSet.open(directory)
+
+
+class ParticleSet:
+    """A particle set on disk: the table in memory, the subtomograms read on demand from Zarr.
+
+    Open with :meth:`ParticleSet.open`. Subtomograms come back as float32 ``(n, S, S, S)``
+    arrays, axes (particle, z, y, x), z-scored and protein-bright.
+    """
+
+    def __init__(self, directory: Path, table: pd.DataFrame, array: Any) -> None:
+        self._directory = directory
+        self._table = table
+        self._array = array
+
+    @classmethod
+    def open(cls, directory: Path | str) -> ParticleSet:
+        """Open a particle set directory; :class:`InputError` if it is missing or incomplete."""
+        import zarr
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise InputError(f"{directory}: particle set directory not found")
+        for name in (_TABLE, _STACK):
+            if not (directory / name).exists():
+                raise InputError(f"{directory}: not a particle set (no {name})")
+        try:
+            array = zarr.open_array(str(directory / _STACK), mode="r")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(
+                f"{directory / _STACK}: not a readable Zarr array ({error})"
+            ) from error
+        attrs = array.attrs.asdict()
+        version = attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InputError(
+                f"{directory}: particle set format_version {version!r}; expected {FORMAT_VERSION}"
+            )
+        table = read_particles(directory / _TABLE)
+        if array.ndim != 4 or array.shape[0] != len(table) or len(set(array.shape[1:])) != 1:
+            raise InputError(
+                f"{directory}: subtomogram stack of shape {array.shape} does not match "
+                f"{len(table)} table rows with a cubic box"
+            )
+        return cls(directory, table, array)
+
+    @property
+    def directory(self) -> Path:
+        """The particle set's directory."""
+        return self._directory
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """A copy of the canonical particle table; row i describes subtomogram i."""
+        return self._table.copy()
+
+    @property
+    def n_particles(self) -> int:
+        """Number of particles N."""
+        return int(self._array.shape[0])
+
+    @property
+    def box_size(self) -> int:
+        """Edge length S of the cubic subtomograms, in voxels."""
+        return int(self._array.shape[1])
+
+    @property
+    def voxel_size_a(self) -> float:
+        """Å per voxel of the subtomograms."""
+        return float(self._array.attrs["voxel_size_a"])
+
+    @property
+    def has_truth(self) -> bool:
+        """Whether the table carries simulation truth (``cmTrueClass``)."""
+        return COLUMNS.true_class in self._table.columns
+
+    def __len__(self) -> int:
+        return self.n_particles
+
+    def __repr__(self) -> str:
+        return (
+            f"ParticleSet({str(self._directory)!r}, n_particles={self.n_particles}, "
+            f"box_size={self.box_size}, voxel_size_a={self.voxel_size_a:g})"
+        )
+
+    def read(self, indices: Iterable[int] | np.ndarray) -> np.ndarray:
+        """Subtomograms at ``indices`` (any order, repeats allowed) as float32 ``(n, S, S, S)``."""
+        index = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= self.n_particles):
+            raise IndexError(
+                f"particle indices must lie in [0, {self.n_particles}); "
+                f"got {index.min()}..{index.max()}"
+            )
+        size = self.box_size
+        if index.size == 0:
+            return np.empty((0, size, size, size), dtype=np.float32)
+        if np.all(np.diff(index) == 1):
+            data = self._array[int(index[0]) : int(index[-1]) + 1]
+        else:
+            data = self._array.oindex[index]
+        return np.asarray(data, dtype=np.float32)
+
+    def iter_batches(
+        self, batch_size: int, *, indices: Iterable[int] | np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stream ``(indices, subtomograms)`` batches of at most ``batch_size`` particles.
+
+        Batches follow ``indices`` (default ``0..N-1``) in order; ``indices`` is an int64 array
+        ``(n,)`` and ``subtomograms`` float32 ``(n, S, S, S)``.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch size {batch_size}: expected a positive number of particles")
+        order = (
+            np.arange(self.n_particles, dtype=np.int64)
+            if indices is None
+            else np.asarray(indices, dtype=np.int64).reshape(-1)
+        )
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            yield chunk, self.read(chunk)
