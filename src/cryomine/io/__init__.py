@@ -24,6 +24,7 @@ from cryomine.io._particle_table import (
     rotations_from_table,
     set_positions_zyx,
     set_rotations,
+    tomogram_name,
 )
 from cryomine.io._star import (
     TomogramShapes,
@@ -58,6 +59,7 @@ __all__ = [
     "rotations_from_table",
     "set_positions_zyx",
     "set_rotations",
+    "tomogram_name",
     "write_coords",
     "write_copick_picks",
     "write_mrc",

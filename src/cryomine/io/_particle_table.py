@@ -25,6 +25,7 @@ and nowhere else (see ``docs/conventions.md``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ __all__ = [
     "rotations_from_table",
     "set_positions_zyx",
     "set_rotations",
+    "tomogram_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -302,3 +304,16 @@ def set_rotations(table: pd.DataFrame, rotations: Rotation) -> pd.DataFrame:
         if name in table.columns:
             table[name] = 0.0
     return table
+
+
+def tomogram_name(path: Path | str) -> str:
+    """The ``rlnTomoName`` for a tomogram file: its name without suffixes and a ``rec_`` prefix.
+
+    ``/data/rec_TS_01.mrc`` → ``TS_01``; ``TS_01.rec.gz`` → ``TS_01``. The same rule is used
+    wherever cryomine names a tomogram, so tables written by different verbs match.
+    """
+    name = Path(path).name
+    for suffix in (".gz", ".mrc", ".rec", ".st", ".map", ".ali"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name.removeprefix("rec_")

@@ -1,0 +1,89 @@
+"""``cryomine extract``: cut subtomograms out of a tomogram at picked positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def extract(
+    tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
+    picks: Path = typer.Argument(..., help="Particle positions: .star (RELION 4 or 5), .coords (x y z px) or copick .json."),
+    output: Path = typer.Option(..., "--output", "-o", help="Particle-set directory to create (particles.star + subtomograms.zarr)."),
+    box_size: int = typer.Option(24, "--box", help="Edge of the cubic subtomograms, in (binned) voxels."),
+    bin_factor: int = typer.Option(1, "--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."),
+    voxel_size_a: float | None = typer.Option(None, "--voxel-size", help="Override the header voxel size, Å."),
+    contrast: str = typer.Option("dark", "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing particle set."),
+) -> None:
+    """Extract subtomograms centred on particle positions into a particle set.
+
+    Subtomograms are binned on the fly, inverted to protein-bright if --contrast is dark, and
+    z-scored. Particles whose box would leave the tomogram are skipped and counted. Rows of the
+    picks table that refer to other tomograms (rlnTomoName) are ignored.
+    """
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import progress
+    from cryomine.errors import InputError
+    from cryomine.extract import extract_subtomograms
+    from cryomine.io import (
+        new_particle_table,
+        positions_zyx,
+        read_copick_picks,
+        read_coords,
+        read_mrc,
+        read_particles,
+        tomogram_name,
+        write_particle_set,
+    )
+    from cryomine.io._atomic import check_writable
+
+    check_writable(output, overwrite=overwrite)
+    volume, voxel = read_mrc(tomogram, voxel_size_a=voxel_size_a, check_finite=False)
+    name = tomogram_name(tomogram)
+    suffix = picks.suffix.lower()
+    if suffix == ".coords":
+        table = new_particle_table(read_coords(picks), tomo_name=name, pixel_size_a=voxel)
+    elif suffix == ".json":
+        table = read_copick_picks(picks, voxel_size_a=voxel)
+        table["rlnTomoName"] = name
+    elif suffix == ".star":
+        table = read_particles(picks, tomogram_shapes={name: volume.shape}, pixel_size_a=voxel)
+    else:
+        raise InputError(f"{picks}: unknown picks format; expected .star, .coords or .json")
+    mine = table["rlnTomoName"].astype(str).map(tomogram_name) == name
+    if not mine.any():
+        raise InputError(f"{picks}: no rows with rlnTomoName {name!r} (the tomogram's name)")
+    table = table[mine].reset_index(drop=True)
+
+    parameters = {
+        "tomogram": tomogram, "picks": picks, "box_size": box_size, "bin_factor": bin_factor,
+        "voxel_size_a": voxel, "contrast": contrast, "output": output,
+    }
+    with recording_run(output, "extract", parameters, inputs=[tomogram, picks]) as record:
+        with progress("extracting") as report:
+            result = extract_subtomograms(
+                volume, positions_zyx(table), voxel_size_a=voxel, box_size=box_size,
+                bin_factor=bin_factor, contrast=contrast, progress=report,
+            )
+            if not result.kept.any():
+                raise InputError(
+                    f"{picks}: all {len(table)} particles are too close to the tomogram's edge "
+                    f"for a box of {box_size}"
+                )
+            kept_table = table[result.kept].reset_index(drop=True)
+            write_particle_set(
+                output, kept_table, result.batches(), voxel_size_a=result.voxel_size_a, overwrite=overwrite
+            )
+        record.results.update({"n_extracted": int(result.kept.sum()), "n_skipped_at_edge": result.n_skipped})
+    typer.echo(
+        f"{int(result.kept.sum())} subtomograms of {box_size}³ at {result.voxel_size_a:.4g} Å → {output}"
+        f" ({result.n_skipped} skipped at the edge)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract)
