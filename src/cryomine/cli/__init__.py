@@ -18,7 +18,7 @@ from cryomine.errors import InputError
 __all__ = ["app", "main"]
 
 # The order here is the order of `cryomine --help`.
-_COMMAND_MODULES: tuple[str, ...] = ("info", "structures", "pick", "extract")
+_COMMAND_MODULES: tuple[str, ...] = ("info", "structures", "simulate", "import", "pick", "extract")
 
 
 class _CryomineGroup(TyperGroup):

@@ -33,8 +33,20 @@ from cryomine.io._star import (
     read_tomogram_sizes,
     write_particles,
 )
+from cryomine.io._warp_tiltstacks import (
+    TiltSeriesGeometry,
+    WarpExample,
+    WarpTiltStackSet,
+    example_warp_dataset,
+    read_warp_tiltstacks,
+)
 
 __all__ = [
+    "TiltSeriesGeometry",
+    "WarpExample",
+    "WarpTiltStackSet",
+    "example_warp_dataset",
+    "read_warp_tiltstacks",
     "COLUMNS",
     "COPICK_INSTANCE_ID",
     "FORMAT_VERSION",

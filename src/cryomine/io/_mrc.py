@@ -189,7 +189,7 @@ def read_mrc(
         handle.close()
     if check_finite:
         _check_finite(path, data)
-    logger.info("read %s: shape (z, y, x) %s, voxel size %.4g Å", path, data.shape, voxel)
+    logger.debug("read %s: shape (z, y, x) %s, voxel size %.4g Å", path, data.shape, voxel)
     return data, voxel
 
 

@@ -1,0 +1,83 @@
+"""``cryomine import``: bring particles from other packages in as cryomine particle sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+import_app = typer.Typer(
+    name="import",
+    no_args_is_help=True,
+    help="Import particles from other packages as particle sets (subtomograms + particles.star).",
+)
+
+
+@import_app.command("warp")
+def warp(
+    particles: Path = typer.Argument(
+        ...,
+        help="Particle STAR of a Warp/RELION 5 2-D tilt-stack export, or an optimisation set.",
+    ),
+    tomograms: Path | None = typer.Option(
+        None,
+        "--tomograms",
+        "-t",
+        help="Tomograms STAR with per-tilt projection matrices (not for an optimisation set).",
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Output particle-set directory."),
+    box: int | None = typer.Option(
+        None, "--box", help="Subtomogram box edge, voxels (default: the stacks' image size)."
+    ),
+    ctf: str = typer.Option(
+        "phase-flip",
+        "--ctf",
+        help="CTF correction per tilt: 'phase-flip', 'wiener' or 'none' (defocus from the STAR).",
+    ),
+    wiener_constant: float = typer.Option(
+        0.1,
+        "--wiener-constant",
+        help="With --ctf wiener: constant added to CTF² (unitless; CTF peaks are 1).",
+    ),
+    flip_hand: bool = typer.Option(
+        False,
+        "--flip-hand",
+        help="Mirror subtomograms through the tomogram x-y plane (z → −z); adapt the angles.",
+    ),
+    batch_size: int = typer.Option(
+        64, "--batch-size", help="Particles back-projected at a time (count)."
+    ),
+    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output directory."
+    ),
+) -> None:
+    """Reconstruct Warp/RELION 5 tilt-stack particles as subtomograms (weighted back-projection).
+
+    Voxel size (Å) is the stacks' pixel size; subtomograms are in the tomogram frame, protein
+    bright and z-scored; the particles' RELION angles and coordinates (pixels) are kept.
+    """
+    from cryomine.cli._common import progress
+    from cryomine.simulate._warp import import_warp_tiltstacks
+
+    with progress("reconstructing particles") as callback:
+        out = import_warp_tiltstacks(
+            output,
+            particles,
+            tomograms,
+            box_size=box,
+            ctf_correction=ctf,  # type: ignore[arg-type]
+            wiener_constant=wiener_constant,
+            flip_hand=flip_hand,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            progress=callback,
+        )
+    typer.echo(f"wrote particle set {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(import_app, name="import")

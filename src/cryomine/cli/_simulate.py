@@ -1,0 +1,160 @@
+"""``cryomine simulate``: simulated subtomogram sets and crowded tomograms with ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+simulate_app = typer.Typer(
+    name="simulate",
+    no_args_is_help=True,
+    help=(
+        "Simulate data with ground truth: subtomogram sets (particle sets with true classes and "
+        "poses) and crowded tomograms (with truth.star and a label map). Imaging: tilt series "
+        "about y, CTF (300 kV, Cs 2.7 mm), noise at a target SNR, weighted back-projection."
+    ),
+)
+
+_STRUCTURE_HELP = (
+    "Structure: a built-in name (see `cryomine structures`) or a map/model file; repeat for more."
+)
+
+
+def _tilt_range(tilt_range_deg: float) -> tuple[float, float]:
+    from cryomine.errors import InputError
+
+    if not 0 < tilt_range_deg <= 90:
+        raise InputError(
+            f"--tilt-range {tilt_range_deg}: expected a maximum tilt in (0, 90] degrees"
+        )
+    return (-tilt_range_deg, tilt_range_deg)
+
+
+@simulate_app.command("subtomograms")
+def subtomograms(
+    structure: Annotated[list[str], typer.Option("--structure", "-s", help=_STRUCTURE_HELP)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output particle-set directory.")],
+    per_class: int = typer.Option(100, "--per-class", help="Subtomograms per structure."),
+    snr: float = typer.Option(
+        0.1, "--snr", help="SNR of each subtomogram: var(signal) / var(noise), unitless."
+    ),
+    tilt_range: float = typer.Option(
+        60.0, "--tilt-range", help="Maximum tilt in degrees: 60 means ±60°."
+    ),
+    tilt_step: float = typer.Option(3.0, "--tilt-step", help="Tilt increment, degrees."),
+    box: int = typer.Option(24, "--box", help="Box edge, voxels."),
+    voxel_size: float = typer.Option(13.0, "--voxel-size", help="Voxel size, Å."),
+    defocus: float = typer.Option(
+        5.0, "--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."
+    ),
+    max_shift: float = typer.Option(
+        2.0, "--max-shift", help="Random shift per axis, up to this many voxels."
+    ),
+    mode: str = typer.Option(
+        "tilt-series",
+        "--mode",
+        help="Imaging: 'tilt-series' (project, CTF, noise, WBP) or 'fourier' (3-D CTF x wedge).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    batch_size: int = typer.Option(
+        64, "--batch-size", help="Subtomograms simulated at a time (count)."
+    ),
+    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output directory."
+    ),
+) -> None:
+    """Simulate a particle set: --per-class subtomograms per structure, random poses, truth."""
+    from cryomine.cli._common import progress
+    from cryomine.simulate import write_simulated_subtomograms
+
+    with progress("simulating subtomograms") as callback:
+        out = write_simulated_subtomograms(
+            output,
+            structure,
+            overwrite=overwrite,
+            progress=callback,
+            n_per_class=per_class,
+            snr=snr,
+            tilt_range_deg=_tilt_range(tilt_range),
+            tilt_step_deg=tilt_step,
+            box_size=box,
+            voxel_size_a=voxel_size,
+            defocus_um=defocus,
+            max_shift_px=max_shift,
+            mode=mode,  # type: ignore[arg-type]
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+        )
+    typer.echo(f"wrote {per_class * len(structure)} subtomograms to {out}")
+
+
+@simulate_app.command("tomogram")
+def tomogram(
+    structure: Annotated[list[str], typer.Option("--structure", "-s", help=_STRUCTURE_HELP)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    shape: tuple[int, int, int] = typer.Option(
+        (100, 400, 400), "--shape", help="Tomogram size Z Y X, voxels."
+    ),
+    voxel_size: float = typer.Option(10.0, "--voxel-size", help="Voxel size, Å."),
+    particles: int = typer.Option(100, "--particles", help="Number of particles."),
+    snr: float = typer.Option(
+        0.1, "--snr", help="SNR of the tomogram: var(signal) / var(noise), unitless."
+    ),
+    tilt_range: float = typer.Option(
+        60.0, "--tilt-range", help="Maximum tilt in degrees: 60 means ±60°."
+    ),
+    tilt_step: float = typer.Option(3.0, "--tilt-step", help="Tilt increment, degrees."),
+    defocus: float = typer.Option(
+        5.0, "--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."
+    ),
+    membranes: int = typer.Option(
+        0, "--membranes", help="Number of membrane vesicles (40 Å shells)."
+    ),
+    gold: int = typer.Option(0, "--gold", help="Number of gold beads (100 Å spheres)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    name: str = typer.Option(
+        "simulated", "--name", help="Tomogram name written to truth.star (rlnTomoName)."
+    ),
+    write_clean: bool = typer.Option(
+        False, "--write-clean", help="Also write the noise-free density clean.mrc."
+    ),
+    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output directory."
+    ),
+) -> None:
+    """Simulate a crowded tomogram (protein dark) with truth.star, labels.mrc and a run record."""
+    from cryomine.cli._common import progress
+    from cryomine.simulate import write_simulated_tomogram
+
+    with progress("simulating tomogram") as callback:
+        out = write_simulated_tomogram(
+            output,
+            structure,
+            overwrite=overwrite,
+            write_clean=write_clean,
+            progress=callback,
+            shape_zyx=shape,
+            voxel_size_a=voxel_size,
+            n_particles=particles,
+            snr=snr,
+            tilt_range_deg=_tilt_range(tilt_range),
+            tilt_step_deg=tilt_step,
+            defocus_um=defocus,
+            n_membranes=membranes,
+            n_gold=gold,
+            tomo_name=name,
+            seed=seed,
+            device=device,
+        )
+    typer.echo(f"wrote tomogram with {particles} particles to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(simulate_app, name="simulate")
