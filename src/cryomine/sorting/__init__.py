@@ -1,1 +1,35 @@
-"""cryomine.sorting"""
+"""Subtomogram sorting: DISCA (YOPO features, Gaussian mixtures with BIC, DDBI) and its parts.
+
+``DISCA`` is a scikit-learn shaped estimator: ``DISCA(width=0.25, random_state=0).fit(particles)``
+then ``labels_`` (0-based), ``n_clusters_``, ``features_``, ``predict``, ``save`` / ``DISCA.load``.
+"""
+
+from cryomine.sorting._ddbi import ddbi
+from cryomine.sorting._disca import DISCA
+from cryomine.sorting._mixture import (
+    MixtureParams,
+    MixtureSelection,
+    PCAProjection,
+    fit_pca,
+    match_labels,
+    select_mixture,
+)
+from cryomine.sorting._training import categorical_hinge, extract_features
+from cryomine.sorting._yopo import MIN_BOX_SIZE, YOPO, YOPOHead, yopo_channels
+
+__all__ = [
+    "DISCA",
+    "MIN_BOX_SIZE",
+    "YOPO",
+    "MixtureParams",
+    "MixtureSelection",
+    "PCAProjection",
+    "YOPOHead",
+    "categorical_hinge",
+    "ddbi",
+    "extract_features",
+    "fit_pca",
+    "match_labels",
+    "select_mixture",
+    "yopo_channels",
+]

@@ -1,0 +1,498 @@
+"""The DISCA estimator: generalized EM between Gaussian mixtures on YOPO features and training."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cryomine._device import resolve_device
+from cryomine.errors import InputError
+from cryomine.sorting._ddbi import ddbi
+from cryomine.sorting._mixture import fit_pca, select_mixture
+from cryomine.sorting._persist import (
+    CHECKPOINT_NAME,
+    arrays_from_fit,
+    fit_from_arrays,
+    read_bundle,
+    write_bundle,
+)
+from cryomine.sorting._source import SubtomogramSource, as_source
+from cryomine.sorting._state import (
+    BestFit,
+    LoopState,
+    Trainables,
+    read_checkpoint,
+    write_checkpoint,
+)
+from cryomine.sorting._training import extract_features, train_epoch, train_head
+from cryomine.sorting._yopo import MIN_BOX_SIZE, YOPO, YOPOHead
+
+__all__ = ["DISCA"]
+
+logger = logging.getLogger(__name__)
+
+_PARAMS = (
+    "k_range", "k_candidates", "max_iter", "width", "batch_size", "pca_components", "device",
+    "random_state", "head_epochs", "head_learning_rate", "learning_rate", "learning_rate_decay",
+    "label_smoothing", "label_smoothing_decay", "tol", "mixed_precision", "lowpass_a",
+    "voxel_size_a",
+)  # fmt: skip
+#: Features of the first this many subtomograms are kept to measure ``feature_change``.
+_N_PROBE = 256
+_RESUMABLE = {"max_iter", "device", "mixed_precision"}
+
+
+def _cpu_generator(rng: np.random.Generator) -> torch.Generator:
+    """A CPU torch generator seeded from ``rng`` (for weight initialisation)."""
+    return torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+
+
+def _relative_change(features: np.ndarray, previous: np.ndarray | None) -> float | None:
+    """``‖F − F_prev‖ / ‖F_prev‖`` (Frobenius) of two ``(N, D)`` feature matrices, or ``None``."""
+    if previous is None:
+        return None
+    scale = float(np.linalg.norm(previous))
+    return float(np.linalg.norm(features - previous)) / scale if scale > 0 else None
+
+
+class DISCA:
+    """Deep Iterative Subtomogram Clustering Approach (Zeng et al., PNAS 2023).
+
+    Alternates (E) PCA + Gaussian mixtures with K chosen by BIC on YOPO features and (M) one
+    epoch of YOPO training on the smoothed mixture labels, originals plus a rotated copy of
+    each. The answer is the iteration with the lowest DDBI. See ``docs/disca.md``.
+
+    Parameters
+    ----------
+    k_range
+        Inclusive ``(min, max)`` candidate numbers of clusters.
+    k_candidates
+        Explicit candidate Ks; overrides ``k_range``.
+    max_iter
+        Maximum number of EM iterations.
+    width
+        YOPO channel multiplier (1.0: 64 … 208 channels; 0.25 is ~10x faster on a CPU).
+    batch_size
+        Subtomograms per batch, for inference and training.
+    pca_components
+        Dimensions the features are reduced to before the mixture fits.
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:i]"``.
+    random_state
+        Seed (or ``None`` for fresh entropy) of every random choice in ``fit``.
+    head_epochs, head_learning_rate
+        Training of a new head alone on frozen features whenever K changes.
+    learning_rate, learning_rate_decay
+        NAdam learning rate at iteration t: ``learning_rate · decay^(t+1)``.
+    label_smoothing, label_smoothing_decay
+        Target smoothing at iteration t: ``alpha = label_smoothing · decay^(t+1)``.
+    tol
+        Stop when fewer than this fraction of labels change (K unchanged).
+    mixed_precision
+        bf16/fp16 autocast on CUDA (never used on a CPU).
+    lowpass_a
+        Raised-cosine low-pass applied to every subtomogram as it is read, before z-scoring
+        (fit, training copies and predict alike): a resolution in Å, ``"auto"`` (4 voxels,
+        i.e. half Nyquist at any voxel size) or ``None`` (no filter). See ``docs/disca.md``.
+    voxel_size_a
+        Voxel size in Å of array input, needed only for ``lowpass_a`` in Å (a particle set's
+        own voxel size is always used for a particle set).
+
+    Attributes
+    ----------
+    labels_ : ndarray of int, shape (N,)
+        0-based cluster of each subtomogram (the best-DDBI iteration).
+    n_clusters_ : int
+        Number of clusters found.
+    probabilities_ : ndarray, shape (N, n_clusters_)
+        Mixture posteriors.
+    features_ : ndarray of float32, shape (N, 1024)
+        YOPO features (network of the best iteration, eval mode).
+    ddbi_ : float
+        DDBI of the answer.
+    best_iteration_ : int
+        Iteration the answer comes from.
+    history_ : list of dict
+        Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → BIC),
+        ``n_clusters``, ``warm_bic`` / ``fresh_bic`` / ``warm_used``, ``ddbi``,
+        ``label_change`` (fraction of labels differing from the previous iteration; ids are
+        matched only when K is unchanged), ``feature_change`` (``‖F − F_prev‖ / ‖F_prev‖``
+        of the features of the first 256 subtomograms against the previous iteration's;
+        ``None`` at iteration 0), ``best_iteration``, and for iterations that trained
+        ``alpha``, ``learning_rate``, ``head_loss`` (when K changed), ``loss``; ``timings_s``
+        (``features``, ``mixture``, ``train``).
+    n_iter_ : int
+        Iterations run.
+    converged_ : bool
+        Whether the labels stopped changing before ``max_iter``.
+    device_ : str
+        Torch device used.
+    lowpass_fraction_ : float or None
+        The low-pass cutoff used, as a fraction of Nyquist.
+    fit_voxel_size_a_ : float or None
+        Voxel size (Å) of the data fitted (``None`` for an array without ``voxel_size_a``).
+    """
+
+    def __init__(
+        self,
+        *,
+        k_range: tuple[int, int] = (2, 20),
+        k_candidates: Sequence[int] | None = None,
+        max_iter: int = 20,
+        width: float = 1.0,
+        batch_size: int = 64,
+        pca_components: int = 16,
+        device: str = "auto",
+        random_state: int | None = None,
+        head_epochs: int = 10,
+        head_learning_rate: float = 1e-4,
+        learning_rate: float = 1e-5,
+        learning_rate_decay: float = 0.95,
+        label_smoothing: float = 0.2,
+        label_smoothing_decay: float = 0.9,
+        tol: float = 1e-3,
+        mixed_precision: bool = True,
+        lowpass_a: float | str | None = "auto",
+        voxel_size_a: float | None = None,
+    ) -> None:
+        self.k_range = k_range
+        self.k_candidates = k_candidates
+        self.max_iter = max_iter
+        self.width = width
+        self.batch_size = batch_size
+        self.pca_components = pca_components
+        self.device = device
+        self.random_state = random_state
+        self.head_epochs = head_epochs
+        self.head_learning_rate = head_learning_rate
+        self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
+        self.label_smoothing = label_smoothing
+        self.label_smoothing_decay = label_smoothing_decay
+        self.tol = tol
+        self.mixed_precision = mixed_precision
+        self.lowpass_a = lowpass_a
+        self.voxel_size_a = voxel_size_a
+
+    # ----------------------------------------------------------------------------- parameters
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as JSON-ready values."""
+        params = {name: getattr(self, name) for name in _PARAMS}
+        params["k_range"] = list(params["k_range"])
+        if params["k_candidates"] is not None:
+            params["k_candidates"] = [int(k) for k in params["k_candidates"]]
+        return params
+
+    def _candidates(self) -> list[int]:
+        if self.k_candidates is not None:
+            candidates = sorted({int(k) for k in self.k_candidates})
+        else:
+            if len(self.k_range) != 2 or self.k_range[0] > self.k_range[1]:
+                raise InputError(f"k_range {self.k_range!r}: expected (min, max) with min <= max")
+            candidates = list(range(int(self.k_range[0]), int(self.k_range[1]) + 1))
+        if not candidates or candidates[0] < 1:
+            raise InputError(f"candidate K {candidates}: expected integers >= 1")
+        return candidates
+
+    def _validate(self) -> None:
+        self._candidates()
+        for name in ("max_iter", "batch_size", "pca_components"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} {getattr(self, name)!r}: expected a positive integer")
+        if self.batch_size < 2:
+            raise InputError(f"batch_size {self.batch_size}: expected at least 2 (batch norm)")
+        if self.head_epochs < 0:
+            raise InputError(f"head_epochs {self.head_epochs}: expected >= 0")
+        if not 0 <= self.tol < 1:
+            raise InputError(f"tol {self.tol}: expected a fraction in [0, 1)")
+
+    # ------------------------------------------------------------------------------------ fit
+    def fit(
+        self,
+        data: Any,
+        *,
+        checkpoint_dir: Path | str | None = None,
+        resume: bool = False,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> DISCA:
+        """Sort subtomograms into structurally homogeneous clusters.
+
+        Parameters
+        ----------
+        data
+            A :class:`cryomine.io.ParticleSet` (streamed in batches) or an ``(N, S, S, S)``
+            array, ``S >= 21``; each subtomogram is z-scored.
+        checkpoint_dir
+            Directory for a checkpoint after every iteration (model, optimizer, RNG states,
+            history, labels, best so far).
+        resume
+            Continue from the checkpoint in ``checkpoint_dir`` if there is one; the result equals
+            an uninterrupted run with the same seed.
+        callback
+            Called after each iteration with that iteration's history entry.
+        progress
+            ``progress(done, total)`` over the training samples of each epoch.
+
+        Returns
+        -------
+        DISCA
+            ``self``, fitted.
+        """
+        self._validate()
+        candidates = self._candidates()
+        source = as_source(data, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a)
+        self.fit_voxel_size_a_ = source.voxel_size_a or self.voxel_size_a
+        if source.box_size < MIN_BOX_SIZE:
+            raise InputError(
+                f"box size {source.box_size}: DISCA needs subtomograms of at least "
+                f"{MIN_BOX_SIZE} voxels"
+            )
+        device = resolve_device(self.device)
+        rng = np.random.default_rng(self.random_state)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(rng.integers(2**63 - 1)))
+        trunk = YOPO(width=self.width, init_generator=_cpu_generator(rng)).to(device)
+        if device.type == "cpu":
+            trunk = trunk.to(memory_format=torch.channels_last_3d)
+        net = Trainables(trunk=trunk, rng=rng, generator=generator)
+        loop = LoopState()
+        checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+        if resume and checkpoint is not None and checkpoint.is_dir():
+            loop = read_checkpoint(checkpoint, self.get_params(), _RESUMABLE, net, source.n)
+            logger.info("resuming DISCA at iteration %d from %s", loop.iteration, checkpoint)
+
+        if loop.m_step_pending and not loop.finished and loop.iteration < self.max_iter:
+            # the last run stopped at its max_iter before training; train as it would have
+            assert loop.labels is not None
+            features = self._features(trunk, source, device)
+            self._m_step(
+                loop.iteration - 1, loop.history[-1], net, source, features, loop.labels, progress
+            )
+            loop.m_step_pending = False
+
+        while not loop.finished and loop.iteration < self.max_iter:
+            t = loop.iteration
+            start = time.perf_counter()
+            features = self._features(trunk, source, device)
+            features_s = time.perf_counter() - start
+            start = time.perf_counter()
+            pca = fit_pca(features, self.pca_components)
+            reduced = pca.transform(features)
+            selection = select_mixture(
+                reduced, k_candidates=candidates, previous_labels=loop.labels, rng=rng
+            )
+            score = ddbi(reduced, selection.labels)
+            mixture_s = time.perf_counter() - start
+            changed = None
+            converged = False
+            if loop.labels is not None:
+                changed = float(np.mean(selection.labels != loop.labels))
+                same_k = selection.n_clusters == int(loop.labels.max()) + 1
+                converged = same_k and changed < self.tol
+            if score < loop.best.ddbi or loop.best.labels is None:
+                loop.best = BestFit(
+                    ddbi=score, iteration=t, labels=selection.labels,
+                    probabilities=selection.probabilities,
+                    trunk_state=copy.deepcopy(trunk.state_dict()), pca=pca,
+                    mixture=selection.params, features=features,
+                )  # fmt: skip
+            entry: dict[str, Any] = {
+                "iteration": t,
+                "candidate_bic": {str(k): v for k, v in selection.bic.items()},
+                "n_clusters": selection.n_clusters,
+                "warm_bic": selection.warm_bic,
+                "fresh_bic": selection.fresh_bic,
+                "warm_used": selection.warm_used,
+                "rejected_k": selection.rejected,
+                "ddbi": score,
+                "label_change": changed,
+                "feature_change": _relative_change(features[:_N_PROBE], loop.probe_features),
+                "best_iteration": loop.best.iteration,
+                "timings_s": {"features": features_s, "mixture": mixture_s},
+            }
+            loop.probe_features = features[:_N_PROBE].copy()
+            loop.labels = selection.labels
+            loop.iteration = t + 1
+            loop.history.append(entry)
+            if converged:
+                loop.finished = True
+            elif loop.iteration >= self.max_iter:
+                # no training after the last iteration; a resumed run with more iterations does it
+                loop.m_step_pending = True
+            else:
+                self._m_step(t, entry, net, source, features, selection.labels, progress)
+            logger.info(
+                "DISCA iteration %d: K=%d DDBI=%.4g label change=%s", t, selection.n_clusters,
+                score, "-" if changed is None else f"{changed:.4f}",
+            )  # fmt: skip
+            if checkpoint is not None:
+                write_checkpoint(checkpoint, self.get_params(), loop, net)
+            if callback is not None:
+                callback(entry)
+
+        self._finish(loop, trunk, source, device)
+        return self
+
+    def _m_step(
+        self,
+        t: int,
+        entry: dict[str, Any],
+        net: Trainables,
+        source: SubtomogramSource,
+        features: np.ndarray,
+        labels: np.ndarray,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Train the network on ``labels`` (iteration ``t``); losses and time go to ``entry``."""
+        device = next(net.trunk.parameters()).device
+        n_clusters = int(labels.max()) + 1
+        alpha = self.label_smoothing * self.label_smoothing_decay ** (t + 1)
+        lr = self.learning_rate * self.learning_rate_decay ** (t + 1)
+        start = time.perf_counter()
+        head_loss = None
+        if net.head is None or net.head.n_clusters != n_clusters:
+            net.head = YOPOHead(
+                n_clusters,
+                feature_dim=net.trunk.feature_dim,
+                init_generator=_cpu_generator(net.rng),
+            ).to(device)
+            head_loss = train_head(
+                net.head, features, labels, alpha=alpha, epochs=self.head_epochs,
+                learning_rate=self.head_learning_rate, batch_size=self.batch_size, rng=net.rng,
+                device=device,
+            )  # fmt: skip
+            net.new_optimizer(lr)
+        assert net.optimizer is not None
+        for group in net.optimizer.param_groups:
+            group["lr"] = lr
+        loss = train_epoch(
+            net.trunk, net.head, net.optimizer, source, labels, alpha=alpha,
+            batch_size=self.batch_size, rng=net.rng, generator=net.generator, device=device,
+            mixed_precision=self.mixed_precision, progress=progress,
+        )  # fmt: skip
+        entry.update({"alpha": alpha, "learning_rate": lr, "head_loss": head_loss, "loss": loss})
+        entry["timings_s"]["train"] = time.perf_counter() - start
+
+    def _features(self, trunk: YOPO, source: SubtomogramSource, device: torch.device) -> np.ndarray:
+        return extract_features(
+            trunk, source, batch_size=self.batch_size, device=device,
+            mixed_precision=self.mixed_precision,
+        )  # fmt: skip
+
+    def _finish(
+        self, loop: LoopState, trunk: YOPO, source: SubtomogramSource, device: torch.device
+    ) -> None:
+        best = loop.best
+        assert best.trunk_state is not None and best.labels is not None
+        trunk.load_state_dict(best.trunk_state)
+        trunk.eval()
+        if best.features is None:
+            best.features = self._features(trunk, source, device)
+        self.device_ = str(device)
+        self.lowpass_fraction_ = source.lowpass_fraction
+        self.trunk_ = trunk
+        self.pca_ = best.pca
+        self.mixture_ = best.mixture
+        self.labels_ = best.labels
+        self.probabilities_ = best.probabilities
+        self.features_ = best.features
+        self.n_clusters_ = int(best.labels.max()) + 1
+        self.ddbi_ = best.ddbi
+        self.best_iteration_ = best.iteration
+        self.history_ = loop.history
+        self.n_iter_ = loop.iteration
+        self.converged_ = loop.finished
+
+    # ------------------------------------------------------------------------ after fitting
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "trunk_"):
+            raise InputError("this DISCA model is not fitted yet; call fit() or DISCA.load() first")
+
+    def transform(self, data: Any) -> np.ndarray:
+        """YOPO features ``(N, 1024)`` float32 of a particle set or ``(N, S, S, S)`` array."""
+        self._check_fitted()
+        source = as_source(
+            data, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a or self.fit_voxel_size_a_
+        )
+        if source.box_size < MIN_BOX_SIZE:
+            raise InputError(
+                f"box size {source.box_size}: the model needs at least {MIN_BOX_SIZE} voxels"
+            )
+        device = next(self.trunk_.parameters()).device
+        return self._features(self.trunk_, source, device)
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Cluster posteriors ``(N, n_clusters_)`` of new subtomograms (no training)."""
+        features = self.transform(data)
+        return self.mixture_.predict_proba(self.pca_.transform(features))
+
+    def predict(self, data: Any) -> np.ndarray:
+        """0-based cluster ``(N,)`` of each subtomogram of a particle set or array."""
+        return self.predict_proba(data).argmax(axis=1)
+
+    def fit_predict(self, data: Any, **fit_options: Any) -> np.ndarray:
+        """``fit(data, **fit_options).labels_``."""
+        return self.fit(data, **fit_options).labels_
+
+    def save(self, path: Path | str, *, overwrite: bool = False) -> Path:
+        """Save the fitted model to directory ``path``: config JSON, weights, PCA + mixture npz."""
+        self._check_fitted()
+        path = Path(path)
+        meta = {
+            "format": "cryomine-disca-1",
+            "params": self.get_params(),
+            "n_clusters": self.n_clusters_,
+            "ddbi": self.ddbi_,
+            "best_iteration": self.best_iteration_,
+            "n_iter": self.n_iter_,
+            "converged": self.converged_,
+            "lowpass_fraction": self.lowpass_fraction_,
+            "fit_voxel_size_a": self.fit_voxel_size_a_,
+            "history": self.history_,
+        }
+        arrays = {"labels": self.labels_, "probabilities": self.probabilities_}
+        arrays.update(arrays_from_fit("", self.pca_, self.mixture_))
+        write_bundle(path, meta=meta, tensors={"trunk": self.trunk_.state_dict()}, arrays=arrays,
+                     overwrite=overwrite)  # fmt: skip
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str, *, device: str | None = None) -> DISCA:
+        """Rebuild a model saved with :meth:`save` (``device`` overrides the saved one)."""
+        meta, tensors, arrays = read_bundle(Path(path))
+        if meta.get("format") != "cryomine-disca-1":
+            raise InputError(f"{path}: not a saved DISCA model (format {meta.get('format')!r})")
+        params = dict(meta["params"])
+        params["k_range"] = tuple(params["k_range"])
+        params.setdefault("lowpass_a", None)  # models saved before the low-pass had none
+        if device is not None:
+            params["device"] = device
+        model = cls(**params)
+        resolved = resolve_device(model.device)
+        trunk = YOPO(width=model.width).to(resolved)
+        if resolved.type == "cpu":
+            trunk = trunk.to(memory_format=torch.channels_last_3d)
+        trunk.load_state_dict(tensors["trunk"])
+        trunk.eval()
+        model.trunk_ = trunk
+        model.device_ = str(resolved)
+        model.pca_, model.mixture_ = fit_from_arrays("", arrays)
+        model.labels_ = arrays["labels"]
+        model.probabilities_ = arrays["probabilities"]
+        model.n_clusters_ = int(meta["n_clusters"])
+        model.ddbi_ = float(meta["ddbi"])
+        model.best_iteration_ = int(meta["best_iteration"])
+        model.n_iter_ = int(meta["n_iter"])
+        model.converged_ = bool(meta["converged"])
+        model.history_ = meta["history"]
+        model.lowpass_fraction_ = meta.get("lowpass_fraction")
+        model.fit_voxel_size_a_ = meta.get("fit_voxel_size_a")
+        return model

@@ -1,0 +1,76 @@
+"""``cryomine sort``, ``predict`` and ``evaluate sorting`` end to end, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from cryomine.cli import app
+
+FAST_OPTIONS = ["--width", "0.0625", "--k-range", "2", "4", "--max-iter", "2", "--batch-size", "16",
+                "--pca-components", "4", "--device", "cpu", "--seed", "0"]  # fmt: skip
+
+
+def test_sort_predict_evaluate(tiny_particle_set: Path, tmp_path: Path) -> None:
+    from cryomine.io import ParticleSet, read_particles
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS])
+    assert result.exit_code == 0, result.output
+    assert "iteration 1/2: K=" in result.output and "iteration 2/2" in result.output
+    for name in (
+        "particles.star",
+        "features.npy",
+        "history.json",
+        "run.json",
+        "model",
+        "checkpoints",
+    ):
+        assert (run / name).exists(), name
+    particles = ParticleSet.open(tiny_particle_set)
+    table = read_particles(run / "particles.star")
+    assert len(table) == particles.n_particles
+    np.testing.assert_array_equal(table["cmParticleId"], particles.table["cmParticleId"])
+    classes = table["rlnClassNumber"].to_numpy()
+    assert classes.min() == 1  # 1-based
+    assert (
+        (table["rlnMaxValueProbDistribution"] > 0) & (table["rlnMaxValueProbDistribution"] <= 1)
+    ).all()
+    assert np.load(run / "features.npy").shape == (particles.n_particles, 1024)
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 2
+    record = json.loads((run / "run.json").read_text())
+    assert record["results"]["n_clusters"] == classes.max()
+
+    again = runner.invoke(app, ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS])
+    assert again.exit_code == 2 and "--resume" in again.output
+    resumed = runner.invoke(
+        app, ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS, "--resume"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    np.testing.assert_array_equal(read_particles(run / "particles.star")["rlnClassNumber"], classes)
+
+    predicted = tmp_path / "predicted"
+    result = runner.invoke(
+        app, ["predict", str(run), str(tiny_particle_set), "-o", str(predicted), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(
+        read_particles(predicted / "particles.star")["rlnClassNumber"], classes
+    )
+
+    truth = str(tiny_particle_set / "particles.star")
+    result = runner.invoke(
+        app, ["evaluate", "sorting", "--truth", truth, "--pred", str(run / "particles.star")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "homogeneity" in result.output
+
+    missing = runner.invoke(
+        app, ["predict", str(tmp_path), str(tiny_particle_set), "-o", str(predicted)]
+    )
+    assert missing.exit_code == 2 and "no model/" in missing.output

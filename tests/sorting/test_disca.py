@@ -1,0 +1,149 @@
+"""The DISCA estimator: validation, history, checkpoint/resume, save/load/predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cryomine.errors import InputError
+from cryomine.sorting import DISCA
+
+#: Fast settings for mechanics tests (not for accuracy): 4-13 channels, 2-4 candidate classes.
+FAST = {"width": 0.0625, "k_range": (2, 4), "batch_size": 16, "pca_components": 4, "device": "cpu"}
+
+
+#: tol 0: never converges early, so all iterations (and the resume paths) are exercised.
+SEEDED = {**FAST, "random_state": 11, "tol": 0.0}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_set: tuple[np.ndarray, np.ndarray]) -> DISCA:
+    """Three uninterrupted iterations with ``SEEDED`` settings (shared by several tests)."""
+    return DISCA(**SEEDED, max_iter=3).fit(tiny_set[0])
+
+
+def _without_timings(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in entry.items() if k != "timings_s"} for entry in history]
+
+
+def test_parameters_are_validated_in_fit_not_in_the_constructor(
+    tiny_set: tuple[np.ndarray, np.ndarray],
+) -> None:
+    volumes, _ = tiny_set
+    model = DISCA(max_iter=0)  # storing a bad value is fine
+    with pytest.raises(InputError, match="max_iter"):
+        model.fit(volumes)
+    with pytest.raises(InputError, match="k_range"):
+        DISCA(k_range=(5, 2)).fit(volumes)
+    with pytest.raises(InputError, match="at least 21"):
+        DISCA(**FAST).fit(volumes[:, :20, :20, :20])
+    with pytest.raises(InputError, match="N, S, S, S"):
+        DISCA(**FAST).fit(volumes[0])
+    with pytest.raises(InputError, match="not fitted"):
+        DISCA().predict(volumes)
+
+
+def test_fit_records_history_and_fitted_attributes(
+    tiny_set: tuple[np.ndarray, np.ndarray], uninterrupted: DISCA
+) -> None:
+    volumes, _ = tiny_set
+    model = uninterrupted
+    n = len(volumes)
+    assert model.labels_.shape == (n,) and model.labels_.min() == 0
+    assert model.n_clusters_ == model.labels_.max() + 1 == model.probabilities_.shape[1]
+    assert model.features_.shape == (n, 1024) and model.features_.dtype == np.float32
+    assert len(model.history_) == model.n_iter_ == 3
+    first, second, last = model.history_
+    assert first["label_change"] is None and first["warm_used"] is None
+    assert set(first["candidate_bic"]) >= {"2", "3", "4"}
+    assert first["learning_rate"] == pytest.approx(1e-5 * 0.95) and first["alpha"] == pytest.approx(
+        0.2 * 0.9
+    )
+    assert second["learning_rate"] == pytest.approx(1e-5 * 0.95**2)
+    assert first["head_loss"] is not None  # K appeared: the new head was trained alone first
+    assert isinstance(second["warm_used"], bool) and 0.0 <= second["label_change"] <= 1.0
+    assert "loss" not in last  # the last iteration does not train
+    best = min(model.history_, key=lambda e: e["ddbi"])
+    assert model.best_iteration_ == best["iteration"] and model.ddbi_ == pytest.approx(best["ddbi"])
+
+
+def test_stops_when_labels_stop_changing(tiny_set: tuple[np.ndarray, np.ndarray]) -> None:
+    volumes, _ = tiny_set
+    model = DISCA(**FAST, random_state=11, max_iter=6).fit(volumes)
+    assert model.converged_ and model.n_iter_ < 6
+    last = model.history_[-1]
+    assert last["label_change"] < 1e-3 and last["n_clusters"] == model.history_[-2]["n_clusters"]
+    assert "loss" not in last  # a converged iteration does not train
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(
+    tiny_set: tuple[np.ndarray, np.ndarray], uninterrupted: DISCA, tmp_path: Path
+) -> None:
+    volumes, _ = tiny_set
+    settings = {**SEEDED, "max_iter": 3}
+    entries: list[dict[str, Any]] = []
+
+    def crash_after_two(entry: dict[str, Any]) -> None:
+        entries.append(entry)
+        if entry["iteration"] == 1:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        DISCA(**settings).fit(volumes, checkpoint_dir=tmp_path, callback=crash_after_two)
+    assert (tmp_path / "latest" / "state.json").is_file()
+    resumed = DISCA(**settings).fit(volumes, checkpoint_dir=tmp_path, resume=True)
+    assert _without_timings(entries) == _without_timings(uninterrupted.history_[:2])
+    np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
+    assert _without_timings(resumed.history_) == _without_timings(uninterrupted.history_)
+    np.testing.assert_allclose(resumed.features_, uninterrupted.features_, rtol=1e-5, atol=1e-5)
+
+
+def test_resume_with_more_iterations_continues_a_finished_run(
+    tiny_set: tuple[np.ndarray, np.ndarray], uninterrupted: DISCA, tmp_path: Path
+) -> None:
+    volumes, _ = tiny_set
+    settings = SEEDED
+    DISCA(**settings, max_iter=2).fit(volumes, checkpoint_dir=tmp_path)
+    resumed = DISCA(**settings, max_iter=3).fit(volumes, checkpoint_dir=tmp_path, resume=True)
+    np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
+    assert _without_timings(resumed.history_) == _without_timings(uninterrupted.history_)
+    with pytest.raises(InputError, match="different settings"):
+        DISCA(**{**settings, "width": 0.125}, max_iter=3).fit(
+            volumes, checkpoint_dir=tmp_path, resume=True
+        )
+
+
+def test_save_load_predict_round_trip(
+    tiny_set: tuple[np.ndarray, np.ndarray], uninterrupted: DISCA, tmp_path: Path
+) -> None:
+    volumes, _ = tiny_set
+    model = uninterrupted
+    np.testing.assert_array_equal(model.predict(volumes), model.labels_)
+    model.save(tmp_path / "model")
+    with pytest.raises(InputError, match="exists"):
+        model.save(tmp_path / "model")
+    loaded = DISCA.load(tmp_path / "model")
+    assert loaded.get_params() == model.get_params()
+    assert loaded.n_clusters_ == model.n_clusters_
+    np.testing.assert_array_equal(loaded.predict(volumes), model.labels_)
+    np.testing.assert_allclose(loaded.transform(volumes), model.features_, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict_proba(volumes), model.probabilities_, atol=1e-6)
+    with pytest.raises(InputError, match="not a saved DISCA"):
+        DISCA.load(tmp_path)
+
+
+def test_particle_set_input_streams_like_an_array(tiny_particle_set: Path) -> None:
+    from cryomine.io import ParticleSet
+
+    particles = ParticleSet.open(tiny_particle_set)
+    volumes = particles.read(np.arange(particles.n_particles))
+    from_set = DISCA(**FAST, max_iter=1, random_state=0).fit(particles)
+    from_array = DISCA(**FAST, max_iter=1, random_state=0).fit(volumes)
+    np.testing.assert_array_equal(from_set.labels_, from_array.labels_)
