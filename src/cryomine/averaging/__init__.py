@@ -1,1 +1,39 @@
-"""cryomine.averaging"""
+"""Subtomogram averaging: reference-free, missing-wedge-aware, gold-standard (two half sets).
+
+:func:`average_class` aligns and averages the particles of one class and measures the
+resolution by the Fourier shell correlation of independent half maps. See ``docs/averaging.md``.
+"""
+
+from cryomine.averaging._align import (
+    AlignmentResult,
+    accumulate_aligned,
+    align_global,
+    align_local,
+    align_maps,
+    compose_half_alignment,
+    local_rotation_offsets,
+    map_from_sums,
+)
+from cryomine.averaging._average import ClassAverage, average_class, lowpass, principal_axis_flips
+from cryomine.averaging._fsc import fourier_shell_correlation, resolution_at
+from cryomine.averaging._run import average_run, particle_set_of_run, write_class_outputs
+
+__all__ = [
+    "AlignmentResult",
+    "ClassAverage",
+    "accumulate_aligned",
+    "align_global",
+    "align_local",
+    "align_maps",
+    "average_class",
+    "average_run",
+    "compose_half_alignment",
+    "fourier_shell_correlation",
+    "local_rotation_offsets",
+    "lowpass",
+    "map_from_sums",
+    "particle_set_of_run",
+    "principal_axis_flips",
+    "resolution_at",
+    "write_class_outputs",
+]

@@ -1,0 +1,77 @@
+"""``cryomine embed``: place the class averages back into a tomogram-sized map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def embed(
+    run_dir: Path = typer.Argument(..., help="Sort run directory the averages were made from."),
+    average_dir: Path = typer.Argument(
+        ..., help="Output directory of `cryomine average` (class_NNN.mrc, particles.star)."
+    ),
+    tomogram: Path = typer.Option(
+        ...,
+        "--tomogram",
+        help="Tomogram MRC: maps take its shape and voxel size (Å); its name selects particles.",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Density map to write (MRC, float32, protein bright)."
+    ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Label map to write (MRC, int16 class numbers); default OUTPUT_labels.mrc.",
+    ),
+    threshold: float = typer.Option(
+        0.5, "--threshold", help="Label threshold, fraction of each average's maximum (0-1]."
+    ),
+) -> None:
+    """Embed each particle's class average, rotated and shifted, at its position in the tomogram.
+
+    Particles and orientations come from AVERAGE_DIR/particles.star; only rows whose
+    rlnTomoName matches the tomogram's name are embedded.
+    """
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import progress
+    from cryomine.embed import embed_run
+
+    labels = (
+        labels
+        if labels is not None
+        else output.with_name(f"{output.name.split('.')[0]}_labels.mrc")
+    )
+    parameters = {
+        "run_dir": str(run_dir),
+        "average_dir": str(average_dir),
+        "tomogram": str(tomogram),
+        "labels": str(labels),
+        "threshold_fraction": threshold,
+    }
+    with recording_run(
+        output.parent,
+        "embed",
+        parameters,
+        inputs=[average_dir, tomogram],
+        name=f"{output.name.split('.')[0]}_run.json",
+    ) as record:
+        with progress("embedding") as bar:
+            count = embed_run(
+                run_dir,
+                average_dir,
+                tomogram=tomogram,
+                density_path=output,
+                labels_path=labels,
+                threshold_fraction=threshold,
+                progress=bar,
+            )
+        record.results["n_embedded"] = count
+    typer.echo(f"embedded {count} particles; wrote {output} and {labels}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("embed")(embed)
