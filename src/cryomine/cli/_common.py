@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["QUIET", "ProgressCallback", "progress"]
 
@@ -28,21 +29,32 @@ def progress(description: str) -> Iterator[ProgressCallback]:
         yield lambda done, total: None
         return
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):  # items per second (rich has bytes/s only)
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                shown = "-/s" if speed is None else f"{speed:.1f}/s"
+                return Text(shown, style="progress.data.speed")
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            RateColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),
             transient=False,
         ) as bar:
             task = bar.add_task(description, total=None)
@@ -64,6 +76,11 @@ def progress(description: str) -> Iterator[ProgressCallback]:
         last = now
         elapsed = now - start
         rate = done / elapsed if elapsed > 0 else 0.0
-        print(f"{description}: {done}/{total} ({rate:.1f}/s, {elapsed:.0f} s)", file=sys.stderr)
+        eta = f", ETA {(total - done) / rate:.0f} s" if 0 < done < total and rate > 0 else ""
+        print(
+            f"{description}: {done}/{total} ({rate:.1f}/s, {elapsed:.0f} s{eta})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     yield log_line
