@@ -18,7 +18,10 @@ from cryomine.errors import InputError
 __all__ = ["app", "main"]
 
 # The order here is the order of `cryomine --help`.
-_COMMAND_MODULES: tuple[str, ...] = ("info", "structures", "simulate", "import", "pick", "extract")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "demo", "info", "structures", "simulate", "import", "pick", "extract", "sort", "baseline",
+    "predict", "average", "embed", "report", "view", "evaluate",
+)  # fmt: skip
 
 
 class _CryomineGroup(TyperGroup):

@@ -12,6 +12,7 @@ from cryomine.io._mrc import MRC_SUFFIXES, read_mrc, read_mrc_header, write_mrc
 from cryomine.io._particle_set import (
     FORMAT_VERSION,
     ParticleSet,
+    merge_particle_sets,
     normalize_subtomograms,
     write_particle_set,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "atomic_write_text",
     "canonical_particles",
     "new_particle_table",
+    "merge_particle_sets",
     "normalize_subtomograms",
     "positions_zyx",
     "read_coords",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ from cryomine.io._atomic import atomic_directory
 from cryomine.io._particle_table import COLUMNS
 from cryomine.io._star import read_particles, write_particles
 
-__all__ = ["FORMAT_VERSION", "ParticleSet", "normalize_subtomograms", "write_particle_set"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ParticleSet",
+    "merge_particle_sets",
+    "normalize_subtomograms",
+    "write_particle_set",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -297,3 +303,47 @@ class ParticleSet:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             yield chunk, self.read(chunk)
+
+
+def merge_particle_sets(
+    directories: Sequence[Path | str],
+    output: Path | str,
+    *,
+    batch_size: int = 256,
+    overwrite: bool = False,
+) -> ParticleSet:
+    """Concatenate particle sets (e.g. one per tomogram) into one, streaming the subtomograms.
+
+    Rows keep their columns (``rlnTomoName`` tells the tomograms apart); ``cmParticleId`` is
+    renumbered 1..N in the merged order, and the original id is kept as ``cmSourceParticleId``.
+    All sets must share the box size and voxel size.
+    """
+    sets = [ParticleSet.open(d) for d in directories]
+    if not sets:
+        raise InputError("no particle sets to merge")
+    first = sets[0]
+    for other in sets[1:]:
+        if other.box_size != first.box_size or not math.isclose(
+            other.voxel_size_a, first.voxel_size_a, rel_tol=1e-6
+        ):
+            raise InputError(
+                f"{other.directory}: box {other.box_size} at {other.voxel_size_a:.4g} Å differs from "
+                f"{first.directory}: box {first.box_size} at {first.voxel_size_a:.4g} Å; extract all "
+                "tomograms with the same --box, --bin and voxel size"
+            )
+    tables = []
+    for particle_set in sets:
+        table = particle_set.table
+        table["cmSourceParticleId"] = table["cmParticleId"]
+        tables.append(table)
+    merged = pd.concat(tables, ignore_index=True)
+    merged["cmParticleId"] = np.arange(1, len(merged) + 1)
+
+    def batches() -> Iterator[np.ndarray]:
+        for particle_set in sets:
+            for _, batch in particle_set.iter_batches(batch_size):
+                yield batch
+
+    return write_particle_set(
+        output, merged, batches(), voxel_size_a=first.voxel_size_a, overwrite=overwrite
+    )
