@@ -55,3 +55,22 @@ def test_missing_tomogram_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert "file not found" in result.output
     assert not (tmp_path / "p.star").exists()
+
+
+def test_evaluate_picking_against_the_truth(tmp_path):
+    from cryomine.io import new_particle_table, write_particles
+
+    truth = new_particle_table(np.array([[20.0, 20, 20], [20, 40, 60]]), tomo_name="TS_01", pixel_size_a=10.0)
+    truth["cmStructure"] = ["a", "b"]
+    picks = new_particle_table(np.array([[20.0, 21, 20], [5, 5, 5]]), tomo_name="TS_01", pixel_size_a=10.0)
+    write_particles(tmp_path / "truth.star", truth)
+    write_particles(tmp_path / "picks.star", picks)
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(app, ["evaluate", "picking", "--truth", str(tmp_path / "truth.star"),
+                                 "--pred", str(tmp_path / "picks.star"), "--radius", "80", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    metrics = json.loads(out.read_text())
+    assert metrics["overall"]["precision"] == 0.5 and metrics["overall"]["recall"] == 0.5
+    assert metrics["per_class"]["a"]["recall"] == 1.0 and metrics["per_class"]["b"]["recall"] == 0.0
