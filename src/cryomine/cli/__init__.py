@@ -19,8 +19,8 @@ __all__ = ["app", "main"]
 
 # The order here is the order of `cryomine --help`.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "demo", "info", "structures", "simulate", "import", "pick", "extract", "sort", "baseline",
-    "predict", "average", "embed", "report", "view", "evaluate",
+    "demo", "info", "structures", "simulate", "import", "pick", "extract", "sort", "predict",
+    "average", "embed", "report", "view", "evaluate",
 )  # fmt: skip
 
 
@@ -53,10 +53,10 @@ app = typer.Typer(
 
 @app.callback()
 def _configure(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step in detail."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step (INFO level) on stderr."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars."),
 ) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from cryomine.cli import _common
 

@@ -1,8 +1,9 @@
 """``cryomine demo``: the main job on built-in data, as the sequence of verbs a user would run.
 
 The demo simulates a small particle set of three built-in structures with ground truth, sorts it
-with DISCA and scores the sorting against the truth. Each step is an ordinary ``cryomine`` verb,
-printed before it runs, so the demo doubles as a worked example of the command line.
+with DISCA, scores the sorting against the truth and writes the HTML report. Each step is an
+ordinary ``cryomine`` verb, printed before it runs, so the demo doubles as a worked example of the
+command line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def demo_commands(output: Path, *, per_class: int, snr: float, seed: int, device
          "--width", "0.25", "--seed", str(seed), "--device", device],
         ["evaluate", "sorting", "--truth", str(particles / "particles.star"),
          "--pred", str(sort_dir / "particles.star"), "-o", str(output / "sorting_metrics.json")],
+        ["report", str(sort_dir), "-o", str(output / "report.html")],
     ]  # fmt: skip
 
 
@@ -40,18 +42,19 @@ def demo(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier demo in OUTPUT."),
 ) -> None:
-    """Simulate three built-in structures, sort them with DISCA and score the result.
+    """Simulate three built-in structures, sort them with DISCA, score the result, write a report.
 
-    Writes OUTPUT/particles (simulated particle set with truth), OUTPUT/sort (DISCA run) and
-    OUTPUT/sorting_metrics.json. Takes a few minutes on two CPU cores. Steps whose outputs exist
-    are skipped unless --overwrite is given, so an interrupted demo continues where it stopped.
+    Writes OUTPUT/particles (simulated particle set with truth), OUTPUT/sort (DISCA run),
+    OUTPUT/sorting_metrics.json and OUTPUT/report.html. Takes a few minutes on two CPU cores.
+    Steps whose outputs exist are skipped unless --overwrite is given, so an interrupted demo
+    continues where it stopped.
     """
     import shutil
 
     from cryomine.cli import app
 
     if overwrite and output.exists():
-        for name in ("particles", "sort", "sorting_metrics.json"):
+        for name in ("particles", "sort", "sorting_metrics.json", "report.html"):
             target = output / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -59,7 +62,7 @@ def demo(
                 target.unlink()
     output.mkdir(parents=True, exist_ok=True)
     commands = demo_commands(output, per_class=per_class, snr=snr, seed=seed, device=device)
-    finished = [output / "particles" / "particles.star", output / "sort" / "particles.star", None]
+    finished = [output / "particles" / "particles.star", output / "sort" / "particles.star", None, None]
     for args, done in zip(commands, finished, strict=True):
         if done is not None and done.exists():
             typer.echo(f"\n# already done, skipped: cryomine {shlex.join(args)}")
@@ -70,7 +73,7 @@ def demo(
         status = app(args, standalone_mode=False)
         if status not in (None, 0):  # the step printed its error already
             raise typer.Exit(code=int(status))
-    typer.echo(f"\nDemo finished. Everything is in {output}/")
+    typer.echo(f"\nDemo finished. Everything is in {output}/; open the report: {output / 'report.html'}")
 
 
 def register(app: typer.Typer) -> None:
