@@ -19,7 +19,7 @@ __all__ = ["app", "main"]
 
 # The order here is the order of `cryomine --help`.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "demo", "info", "structures", "simulate", "import", "pick", "extract", "sort", "predict",
+    "demo", "pipeline", "info", "structures", "simulate", "import", "pick", "extract", "sort", "predict",
     "average", "embed", "report", "view", "evaluate",
 )  # fmt: skip
 

@@ -119,7 +119,10 @@ def tomogram(
     gold: int = typer.Option(0, "--gold", help="Number of gold beads (100 Å spheres)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
     name: str = typer.Option(
-        "simulated", "--name", help="Tomogram name written to truth.star (rlnTomoName)."
+        "tomogram",
+        "--name",
+        help="Tomogram name written to truth.star (rlnTomoName). The default matches the written "
+        "tomogram.mrc, so picks from it (named after the file) can be scored against the truth.",
     ),
     write_clean: bool = typer.Option(
         False, "--write-clean", help="Also write the noise-free density clean.mrc."

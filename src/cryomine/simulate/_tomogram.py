@@ -168,7 +168,7 @@ def simulate_tomogram(
     box_size: int | None = None,
     resolution_a: float | None = None,
     mode: ImagingMode = "tilt-series",
-    tomo_name: str = "simulated",
+    tomo_name: str = "tomogram",
     seed: int = 0,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
