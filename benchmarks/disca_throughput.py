@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -24,17 +23,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from cryomine._runrecord import machine_description
 from cryomine.sorting import YOPO, YOPOHead, categorical_hinge
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _flops(fn: object) -> int:
@@ -115,7 +106,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     machine = {
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": machine_description()["cpu"], "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "device": str(device),
         "load_average_1min": os.getloadavg()[0],
         "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import sys
@@ -23,19 +22,11 @@ from pathlib import Path
 
 import torch
 
+from cryomine._runrecord import machine_description
 from cryomine.simulate import simulate_subtomograms
 
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -90,7 +81,7 @@ def main() -> None:
     report = {
         "command": command,
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": machine_description()["cpu"],
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "device": args.device,

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryomine.io._atomic import atomic_write_text
 
-__all__ = ["RunRecord", "recording_run"]
+__all__ = ["RunRecord", "machine_description", "recording_run"]
 
 RUN_RECORD_NAME = "run.json"
 
@@ -30,6 +30,33 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return value.item()
     return value
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_description() -> dict[str, Any]:
+    """The machine a result was obtained on: Python, platform, CPU model and count, torch, GPU."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "gpu": gpu,
+    }
 
 
 def _inputs_description(paths: list[Path]) -> list[dict[str, Any]]:
@@ -63,8 +90,6 @@ class RunRecord:
             self.timings_s[step] = self.timings_s.get(step, 0.0) + time.perf_counter() - start
 
     def to_dict(self) -> dict[str, Any]:
-        import torch
-
         from cryomine import __version__
 
         return _jsonable(
@@ -77,13 +102,7 @@ class RunRecord:
                 "inputs": _inputs_description(self.inputs),
                 "timings_s": self.timings_s,
                 "results": self.results,
-                "machine": {
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    "cpu_count": os.cpu_count(),
-                    "torch": torch.__version__,
-                    "cuda": torch.cuda.is_available(),
-                },
+                "machine": machine_description(),
                 "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
         )
