@@ -1,0 +1,245 @@
+"""``cryomine baseline``: the sorting baselines DISCA is compared with (template matching,
+autoencoder + k-means), writing the same run-directory layout as ``cryomine sort``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register"]
+
+baseline_app = typer.Typer(
+    name="baseline",
+    no_args_is_help=True,
+    help=(
+        "Sort a particle set with a baseline method. RUN_DIR gets particles.star (input rows + "
+        "rlnClassNumber, 1-based, + cmScore) and run.json, like `cryomine sort`."
+    ),
+)
+
+
+def _prepare(output: Path, overwrite: bool) -> None:
+    from cryomine.errors import InputError
+
+    if (output / "particles.star").exists() and not overwrite:
+        raise InputError(
+            f"{output}: already holds a finished run; pass --overwrite or choose another -o"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def _write_table(output: Path, table: Any, labels: Any, scores: Any, **columns: Any) -> None:
+    import numpy as np
+
+    from cryomine.io import write_particles
+
+    out = table.copy()
+    out["rlnClassNumber"] = np.asarray(labels, dtype=np.int64) + 1
+    out["cmScore"] = np.asarray(scores, dtype=np.float64)
+    for name, values in columns.items():
+        out[name] = values
+    write_particles(output / "particles.star", out)
+
+
+def _simulated_tilt_range(particles_dir: Path) -> tuple[float, float] | None:
+    """The tilt range recorded by ``cryomine simulate subtomograms`` in the set's run.json."""
+    import json
+
+    try:
+        record = json.loads((particles_dir / "run.json").read_text())
+        low, high = record["parameters"]["tilt_range_deg"]
+        return float(low), float(high)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _reference_maps(particles_dir: Path, paths: list[Path] | None) -> dict[str, Any]:
+    from cryomine.errors import InputError
+    from cryomine.io import read_mrc
+
+    if not paths:
+        paths = sorted((particles_dir / "references").glob("*_ctf.mrc"))
+        if not paths:
+            raise InputError(
+                f"{particles_dir}: no references/*_ctf.mrc; give the maps with --reference"
+            )
+    maps: dict[str, Any] = {}
+    for path in paths:
+        name = Path(path).name.removesuffix(".mrc").removesuffix("_ctf")
+        maps[name] = read_mrc(path, mmap=False)[0]
+    return maps
+
+
+@baseline_app.command("template-matching")
+def template_matching(
+    particles_dir: Annotated[
+        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference", "-r",
+            help="Reference map (MRC, same box and voxel size, protein bright); repeat for "
+            "more. Default: PARTICLES_DIR/references/*_ctf.mrc of a simulated set.",
+        ),
+    ] = None,  # fmt: skip
+    tilt_range: float | None = typer.Option(
+        None, "--tilt-range",
+        help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
+    ),  # fmt: skip
+    angular_step: float = typer.Option(
+        30.0, "--angular-step", help="Spacing of the global rotation grid, degrees."
+    ),
+    refine_to: float = typer.Option(
+        7.5, "--refine-to", help="Local refinement down to this rotation step, degrees."
+    ),
+    max_shift: float = typer.Option(3.0, "--max-shift", help="Largest shift searched, voxels."),
+    max_frequency: float = typer.Option(
+        0.5, "--max-frequency", help="Upper end of the scoring band, cycles per voxel."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+) -> None:
+    """Assign each subtomogram to the reference it correlates with best (missing-wedge aware).
+
+    cmScore is the constrained cross-correlation with the assigned reference; RUN_DIR also
+    gets scores.npy (N x K) and references.json (class number → reference name).
+    """
+    import json
+
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import progress
+    from cryomine.errors import InputError
+    from cryomine.io import ParticleSet
+    from cryomine.io._atomic import atomic_path, atomic_write_text
+    from cryomine.sorting.baselines import template_matching_classify
+
+    output = Path(output)
+    _prepare(output, overwrite)
+    particles = ParticleSet.open(particles_dir)
+    if tilt_range is not None:
+        if not 0 < tilt_range <= 90:
+            raise InputError(
+                f"--tilt-range {tilt_range}: expected a maximum tilt in (0, 90] degrees"
+            )
+        tilt_range_deg = (-tilt_range, tilt_range)
+    else:
+        tilt_range_deg = _simulated_tilt_range(Path(particles_dir)) or (-60.0, 60.0)
+    maps = _reference_maps(Path(particles_dir), reference)
+    parameters = {
+        "particles_dir": str(particles_dir), "references": list(maps),
+        "tilt_range_deg": list(tilt_range_deg), "angular_step_deg": angular_step,
+        "refine_to_deg": refine_to, "max_shift_px": max_shift, "max_frequency": max_frequency,
+        "device": device,
+    }  # fmt: skip
+    with recording_run(
+        output, "baseline template-matching", parameters, inputs=[Path(particles_dir)]
+    ) as record:
+        with record.timed("match"), progress("template matching") as bar:
+            result = template_matching_classify(
+                particles, maps, tilt_range_deg=tilt_range_deg, angular_step_deg=angular_step,
+                refine_to_deg=refine_to, max_shift_px=max_shift, max_frequency=max_frequency,
+                device=device, progress=bar,
+            )  # fmt: skip
+        with record.timed("write"):
+            assigned = [result.reference_names[i] for i in result.labels]
+            _write_table(output, particles.table, result.labels, result.best_scores,
+                         cmReference=assigned)  # fmt: skip
+            with atomic_path(output / "scores.npy") as tmp:
+                np.save(tmp, result.scores)
+            names = {str(i + 1): name for i, name in enumerate(result.reference_names)}
+            atomic_write_text(output / "references.json", json.dumps(names, indent=1) + "\n")
+        counts = np.bincount(result.labels, minlength=len(maps))
+        record.results.update({
+            "n_particles": int(result.labels.size), "n_clusters": result.n_clusters,
+            "class_sizes": counts.tolist(), "n_rotations_scored": result.n_rotations_scored,
+            "mean_score": float(result.best_scores.mean()),
+        })  # fmt: skip
+    pairs = zip(result.reference_names, counts, strict=True)
+    sizes = ", ".join(f"{name}: {n}" for name, n in pairs)
+    typer.echo(f"{result.labels.size} particles assigned ({sizes})")
+    typer.echo(f"wrote {output / 'particles.star'}")
+
+
+@baseline_app.command("autoencoder")
+def autoencoder(
+    particles_dir: Annotated[
+        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
+    k_range: tuple[int, int] = typer.Option(
+        (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
+    ),
+    epochs: int = typer.Option(30, "--epochs", help="Training passes over the data (count)."),
+    code_size: int = typer.Option(32, "--code-size", help="Length of the code (count)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Subtomograms per step (count)."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam step size (unitless)."),
+    l1_weight: float = typer.Option(
+        1e-3, "--l1-weight", help="Weight of the L1 code sparsity penalty (unitless)."
+    ),
+    pca_components: int = typer.Option(
+        16, "--pca-components", help="Code dimensions kept for the mixture fits (count)."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+) -> None:
+    """Autoencoder codes + k-means, K chosen by Gaussian mixtures + BIC as DISCA chooses it.
+
+    cmScore is the Euclidean distance of the code to its k-means centre (smaller = more
+    typical); RUN_DIR also gets codes.npy (N x code size, float32).
+    """
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import progress
+    from cryomine.io import ParticleSet
+    from cryomine.io._atomic import atomic_path
+    from cryomine.sorting.baselines import autoencoder_cluster
+
+    output = Path(output)
+    _prepare(output, overwrite)
+    particles = ParticleSet.open(particles_dir)
+    parameters = {
+        "particles_dir": str(particles_dir), "k_range": list(k_range), "epochs": epochs,
+        "code_size": code_size, "batch_size": batch_size, "learning_rate": learning_rate,
+        "l1_weight": l1_weight, "pca_components": pca_components, "device": device,
+    }  # fmt: skip
+    with recording_run(
+        output, "baseline autoencoder", parameters, seed=seed, inputs=[Path(particles_dir)]
+    ) as record:
+        with record.timed("fit"), progress("autoencoder epochs") as bar:
+            result = autoencoder_cluster(
+                particles, k_range=k_range, code_size=code_size, epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate, l1_weight=l1_weight,
+                pca_components=pca_components, device=device, random_state=seed, progress=bar,
+            )  # fmt: skip
+        with record.timed("write"):
+            centres = np.stack([result.codes[result.labels == k].mean(axis=0)
+                                for k in range(result.n_clusters)])  # fmt: skip
+            distance = np.linalg.norm(result.codes - centres[result.labels], axis=1)
+            _write_table(output, particles.table, result.labels, distance)
+            with atomic_path(output / "codes.npy") as tmp:
+                np.save(tmp, result.codes)
+        counts = np.bincount(result.labels, minlength=result.n_clusters)
+        record.results.update({
+            "n_particles": int(result.labels.size), "n_clusters": result.n_clusters,
+            "class_sizes": counts.tolist(), "bic": {str(k): v for k, v in result.bic.items()},
+            "losses": result.losses,
+        })  # fmt: skip
+    sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
+    typer.echo(f"{result.n_clusters} classes from {result.labels.size} particles ({sizes})")
+    typer.echo(f"wrote {output / 'particles.star'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(baseline_app, name="baseline")

@@ -1,0 +1,31 @@
+"""Baselines DISCA is compared with (the paper's Table 1).
+
+- :func:`template_matching_classify`: align every subtomogram to each known reference
+  (missing-wedge-aware constrained correlation over rotations x FFT translations) and assign
+  the best one.
+- :func:`autoencoder_cluster`: a small 3-D convolutional autoencoder with a sparse 32-d code
+  (Zeng et al. 2018), K chosen by Gaussian mixtures + BIC exactly as DISCA chooses it, then
+  k-means on the codes.
+
+See ``docs/baselines.md``.
+"""
+
+from cryomine.sorting.baselines._autoencoder import (
+    AutoencoderResult,
+    ConvAutoencoder,
+    autoencoder_cluster,
+    train_autoencoder,
+)
+from cryomine.sorting.baselines._template_matching import (
+    TemplateMatchingResult,
+    template_matching_classify,
+)
+
+__all__ = [
+    "AutoencoderResult",
+    "ConvAutoencoder",
+    "TemplateMatchingResult",
+    "autoencoder_cluster",
+    "template_matching_classify",
+    "train_autoencoder",
+]
