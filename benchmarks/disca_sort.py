@@ -6,6 +6,8 @@ shifts (``cryomine.simulate``), then ``DISCA`` with the given width / candidate 
 Writes ``benchmarks/results/disca_sort.json`` and a Markdown summary beside it.
 
     python benchmarks/disca_sort.py --n-per-class 200 --snr 0.01 --width 0.25 --max-iter 20
+
+``--lowpass`` sets DISCA's input low-pass (Å, ``auto`` = half Nyquist, the default, or ``none``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -23,20 +24,12 @@ import numpy as np
 import torch
 
 from cryomine.evaluate import sorting_metrics
+from cryomine._runrecord import machine_description
 from cryomine.simulate import simulate_subtomograms
 from cryomine.sorting import DISCA
 
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -103,7 +96,7 @@ def main() -> None:
         "k_per_iteration": [e["n_clusters"] for e in model.history_],
         "feature_change_per_iteration": [e["feature_change"] for e in model.history_],
         "lowpass_fraction_of_nyquist": model.lowpass_fraction_,
-        "machine": {"cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "machine": {"cpu": machine_description()["cpu"], "cpu_count": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "device": model.device_,
                     "load_average_1min": os.getloadavg()[0]},
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

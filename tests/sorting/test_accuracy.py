@@ -3,7 +3,7 @@
 Settings (CI-sized, stated in docs/disca.md): 3 clearly different structures (70S ribosome, 20S
 proteasome, RuBisCO) x 60 subtomograms, 24³ at 13 Å, SNR 0.1, ±60° wedge, random pose and ±2
 voxel shifts; DISCA width 0.25, candidate K 2..6, 2 iterations, the spec's 16 PCA components,
-input low-pass at half Nyquist (26 Å at 13 Å voxels; ``lowpass_a="auto"``).
+input low-pass at half Nyquist (52 Å at 13 Å voxels; ``lowpass_a="auto"``).
 """
 
 from __future__ import annotations

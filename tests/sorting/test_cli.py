@@ -74,3 +74,12 @@ def test_sort_predict_evaluate(tiny_particle_set: Path, tmp_path: Path) -> None:
         app, ["predict", str(tmp_path), str(tiny_particle_set), "-o", str(predicted)]
     )
     assert missing.exit_code == 2 and "no model/" in missing.output
+
+
+def test_sort_refuses_a_bad_lowpass(tiny_particle_set: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["sort", str(tiny_particle_set), "-o", str(tmp_path / "run"), *FAST_OPTIONS,
+         "--lowpass", "sharp"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--lowpass 'sharp'" in result.output

@@ -84,3 +84,29 @@ def test_clusters_smaller_than_the_dimension_are_not_eligible() -> None:
     )
     assert permissive.n_clusters == 3 and permissive.rejected == []
     assert permissive.bic[3] < permissive.bic[2]
+
+
+def test_saved_model_applies_the_same_lowpass(
+    tiny_set: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    import json
+
+    from cryomine.sorting import DISCA
+
+    volumes, _ = tiny_set
+    fast = {"width": 0.0625, "k_range": (2, 4), "batch_size": 16, "pca_components": 4}
+    model = DISCA(
+        **fast, device="cpu", max_iter=1, random_state=3, lowpass_a=39.0, voxel_size_a=13.0
+    ).fit(volumes)
+    assert model.lowpass_fraction_ == pytest.approx(2 / 3)
+    model.save(tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "state.json").read_text())["lowpass_fraction"] == (
+        pytest.approx(2 / 3)
+    )
+    loaded = DISCA.load(tmp_path / "model")
+    np.testing.assert_allclose(loaded.transform(volumes), model.features_, rtol=1e-5, atol=1e-5)
+    unfiltered = DISCA.load(tmp_path / "model")
+    unfiltered.lowpass_a = None
+    assert not np.allclose(unfiltered.transform(volumes), model.features_, atol=1e-3)
+    with pytest.raises(InputError, match="voxel size"):
+        DISCA(**fast, device="cpu", max_iter=1, lowpass_a=39.0).fit(volumes)

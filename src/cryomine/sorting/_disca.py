@@ -55,7 +55,7 @@ def _cpu_generator(rng: np.random.Generator) -> torch.Generator:
 
 
 def _relative_change(features: np.ndarray, previous: np.ndarray | None) -> float | None:
-    """``‖F − F_prev‖ / ‖F_prev‖`` (Frobenius) of two ``(N, D)`` feature matrices, or ``None``."""
+    """Relative change ``‖F − F_prev‖ / ‖F_prev‖`` (Frobenius) of ``(n, D)`` features."""
     if previous is None:
         return None
     scale = float(np.linalg.norm(previous))
