@@ -13,8 +13,8 @@ from cryomine.structures._resample import (
     centre_of_mass,
     clean_map,
     envelope_mask,
-    fourier_resample,
 )
+from cryomine.geometry import fourier_resample
 
 
 def _band_limited(n: int, max_index: int, seed: int) -> np.ndarray:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryomine.errors import InputError
+from cryomine.geometry import fourier_resample
 from cryomine.io import normalize_subtomograms
-from cryomine.structures._resample import fourier_resample
 
 __all__ = ["ExtractedSubtomograms", "extract_subtomograms"]
 

@@ -13,6 +13,7 @@ from cryomine.geometry._masks import (
     radial_frequency_grid,
     sphere_mask,
 )
+from cryomine.geometry._resample import fourier_resample
 from cryomine.geometry._rotations import (
     matrices_zyx,
     quaternions_from_rotations,
@@ -27,6 +28,7 @@ from cryomine.geometry._rotations import (
 from cryomine.geometry._transform import shift_volumes, transform_volumes
 
 __all__ = [
+    "fourier_resample",
     "fourier_shells",
     "frequency_grids",
     "matrices_zyx",

@@ -5,7 +5,7 @@ biological-assembly or NCS expansion (a file holding an asymmetric unit gives th
 unit; pass an ``_assembly1`` file for the biological assembly). Density is computed with gemmi's
 ``DensityCalculatorE`` (electron scattering factors, each atom a sum of Gaussians) in a P1 box,
 on a fine grid whose spacing resolves the requested resolution; the caller then resamples it to
-the final voxel size with :func:`cryomine.structures._resample.fourier_resample`.
+the final voxel size with :func:`cryomine.geometry.fourier_resample`.
 
 gemmi grids are indexed ``[x, y, z]`` in numpy; this module returns ``(z, y, x)``.
 """

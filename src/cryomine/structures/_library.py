@@ -34,8 +34,8 @@ from cryomine.structures._resample import (
     centre_of_mass,
     clean_map,
     envelope_mask,
-    fourier_resample,
 )
+from cryomine.geometry import fourier_resample
 
 __all__ = ["StructureCroppedWarning", "estimate_diameter_a", "structure_density"]
 
