@@ -40,6 +40,17 @@ def test_pipeline_end_to_end_with_picking_scored_and_resume(tmp_path):
     assert picking["per_class"]["4v4r"]["recall"] >= 0.85
     assert picking["overall"]["f1"] >= 0.75
 
+    # End-to-end scores: per-structure F1 after sorting and FSC of the averages against true maps.
+    scored = runner.invoke(app, ["evaluate", "pipeline", "--truth", str(tomo_dir / "truth.star"),
+                                 "--sorted", str(out / "sort/particles.star"), "--averages", str(out / "averages"),
+                                 "-o", str(tmp_path / "pipeline.json")])  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    end_to_end = json.loads((tmp_path / "pipeline.json").read_text())
+    assert set(end_to_end["per_structure"]) == {"4v4r", "3j9i"}
+    assert set(end_to_end["class_to_structure"].values()) <= {"4v4r", "3j9i", "(no particle)"}
+    assert all(0.0 <= row["f1"] <= 1.0 for row in end_to_end["per_structure"].values())
+    assert end_to_end["class_average_fsc"], "no class average was scored against its true map"
+
     # The annotation has the tomogram's shape and labels only where particles were sorted.
     labels, _ = read_mrc(out / "annotation/tomogram_labels.mrc", mmap=False)
     tomogram, _ = read_mrc(tomo_dir / "tomogram.mrc", mmap=False)

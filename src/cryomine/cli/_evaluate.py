@@ -16,7 +16,7 @@ __all__ = ["evaluate_app", "register"]
 
 #: Extra ``evaluate`` verbs: modules ``cryomine.cli._evaluate_<name>`` with
 #: ``register(evaluate_app)``.
-_EVALUATE_MODULES: tuple[str, ...] = ("picking",)
+_EVALUATE_MODULES: tuple[str, ...] = ("picking", "pipeline")
 
 evaluate_app = typer.Typer(
     name="evaluate",
