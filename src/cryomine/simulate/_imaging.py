@@ -114,6 +114,12 @@ def _wbp_noise_colour(shape_zyx: Sequence[int], device: torch.device) -> torch.T
     return torch.sqrt(k_perp).expand(shape_zyx[0], shape_zyx[1], shape_zyx[2] // 2 + 1)
 
 
+def check_imaging_mode(mode: str) -> None:
+    """Raise :class:`InputError` unless ``mode`` is one of :data:`IMAGING_MODES`."""
+    if mode not in IMAGING_MODES:
+        raise InputError(f"imaging mode {mode!r}: expected one of {', '.join(IMAGING_MODES)}")
+
+
 def image_volumes(
     volumes: torch.Tensor,
     noise_rngs: Sequence[np.random.Generator],
@@ -144,8 +150,7 @@ def image_volumes(
         float32 ``(n, z, y, x)`` each: the noise-free reconstruction (protein dark) and the
         reconstruction of the noise alone, at an arbitrary noise level (scale it to the SNR).
     """
-    if mode not in IMAGING_MODES:
-        raise InputError(f"imaging mode {mode!r}: expected one of {', '.join(IMAGING_MODES)}")
+    check_imaging_mode(mode)
     if len(noise_rngs) != volumes.shape[0]:
         raise ValueError(f"{len(noise_rngs)} noise generators for {volumes.shape[0]} volumes")
     device = volumes.device

@@ -31,10 +31,10 @@ import torch
 from cryomine.errors import InputError
 from cryomine.simulate._ctf import ctf
 from cryomine.simulate._imaging import (
-    IMAGING_MODES,
     ImagingMode,
     ImagingParameters,
     add_noise_at_snr,
+    check_imaging_mode,
     image_volumes,
 )
 
@@ -271,8 +271,7 @@ def simulate_subtomograms(
         )
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: expected at least 1")
-    if mode not in IMAGING_MODES:
-        raise InputError(f"mode {mode!r}: expected one of {', '.join(IMAGING_MODES)}")
+    check_imaging_mode(mode)
     imaging = ImagingParameters(
         tilt_range_deg=tilt_range_deg,
         tilt_step_deg=tilt_step_deg,

@@ -25,10 +25,10 @@ import torch
 
 from cryomine.errors import InputError
 from cryomine.simulate._imaging import (
-    IMAGING_MODES,
     ImagingMode,
     ImagingParameters,
     add_noise_at_snr,
+    check_imaging_mode,
     image_volumes,
 )
 from cryomine.simulate._subtomograms import load_structure_densities
@@ -225,8 +225,7 @@ def simulate_tomogram(
         raise InputError("numbers of particles, membranes and gold beads must be >= 0")
     if not voxel_size_a > 0:
         raise InputError(f"voxel size {voxel_size_a} Å: expected a positive number")
-    if mode not in IMAGING_MODES:
-        raise InputError(f"mode {mode!r}: expected one of {', '.join(IMAGING_MODES)}")
+    check_imaging_mode(mode)
     imaging = ImagingParameters(
         tilt_range_deg=tilt_range_deg,
         tilt_step_deg=tilt_step_deg,
