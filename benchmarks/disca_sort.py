@@ -1,7 +1,7 @@
 """One full DISCA sort of simulated data: wall time, iterations, estimated K, homogeneity, accuracy.
 
 Default protocol (BENCHMARKS.md §1, one cell of the paper's Table 1 at a quarter of its size):
-5 structures x 200 subtomograms, 24³ at 13 Å, SNR 0.01, tilt ±60°, random pose and ±2 voxel
+5 structures x 200 subtomograms, 24³ at 16 Å (the ATP synthase does not fit 24³ at 13 Å), SNR 0.01, tilt ±60°, random pose and ±2 voxel
 shifts (``cryomine.simulate``), then ``DISCA`` with the given width / candidate K / iterations.
 Writes ``benchmarks/results/disca_sort.json`` and a Markdown summary beside it.
 
@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cryomine.evaluate import sorting_metrics
 from cryomine._runrecord import machine_description
+from cryomine.evaluate import sorting_metrics
 from cryomine.simulate import simulate_subtomograms
 from cryomine.sorting import DISCA
 
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
-
 
 
 def main() -> None:
@@ -38,6 +37,7 @@ def main() -> None:
     parser.add_argument("--n-per-class", type=int, default=200)
     parser.add_argument("--snr", type=float, default=0.01)
     parser.add_argument("--tilt-deg", type=float, default=60.0, help="tilt range ± (degrees)")
+    parser.add_argument("--voxel-size", type=float, default=16.0, help="voxel size, Å")
     parser.add_argument("--mode", default="tilt-series", choices=["tilt-series", "fourier"])
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--k-range", type=int, nargs=2, default=[2, 20])
@@ -62,7 +62,8 @@ def main() -> None:
     start = time.perf_counter()
     simulated = simulate_subtomograms(
         args.structures, n_per_class=args.n_per_class, snr=args.snr, mode=args.mode,
-        tilt_range_deg=(-args.tilt_deg, args.tilt_deg), seed=args.seed, device=args.device,
+        tilt_range_deg=(-args.tilt_deg, args.tilt_deg), voxel_size_a=args.voxel_size,
+        seed=args.seed, device=args.device,
     )  # fmt: skip
     volumes = np.concatenate(list(simulated.iter_subtomograms()))
     truth = simulated.table["cmTrueClass"].to_numpy()
