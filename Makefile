@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cryomine-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/cryomine demo --output demo_output
 
-test: install
+# ruff is pinned in the test extra, so a new ruff release cannot turn CI red overnight.
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest -q
 
 clean:

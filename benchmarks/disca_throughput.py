@@ -27,7 +27,6 @@ from cryomine._runrecord import machine_description
 from cryomine.sorting import YOPO, YOPOHead, categorical_hinge
 
 
-
 def _flops(fn: object) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()  # type: ignore[operator]

@@ -27,10 +27,16 @@ from cryomine._runrecord import machine_description
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", type=int, nargs=3, default=(300, 1000, 1000), help="z y x voxels")
-    parser.add_argument("--diameter", type=float, default=250.0, help="particle diameter, Å (voxel 10 Å)")
+    parser.add_argument(
+        "--shape", type=int, nargs=3, default=(300, 1000, 1000), help="z y x voxels"
+    )
+    parser.add_argument(
+        "--diameter", type=float, default=250.0, help="particle diameter, Å (voxel 10 Å)"
+    )
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp/cryomine_pick_memory"))
-    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "pick_memory.json")
+    parser.add_argument(
+        "--results", type=Path, default=Path(__file__).parent / "results" / "pick_memory.json"
+    )
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     tomogram = args.out_dir / "large.mrc"
@@ -39,7 +45,9 @@ def main() -> None:
         with mrcfile.new_mmap(tomogram, shape=tuple(args.shape), mrc_mode=2, overwrite=True) as mrc:
             mrc.voxel_size = 10.0
             for z in range(0, args.shape[0], 20):
-                mrc.data[z : z + 20] = rng.standard_normal((min(20, args.shape[0] - z), *args.shape[1:]), dtype=np.float32)
+                mrc.data[z : z + 20] = rng.standard_normal(
+                    (min(20, args.shape[0] - z), *args.shape[1:]), dtype=np.float32
+                )
     picks = args.out_dir / "picks.star"
     command = [sys.executable, "-m", "cryomine", "-q", "pick", str(tomogram), "--particle-diameter",
                str(args.diameter), "--max-picks", "5000", "--overwrite", "-o", str(picks)]  # fmt: skip

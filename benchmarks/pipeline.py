@@ -106,12 +106,14 @@ def main() -> None:
                      f"| {row['recall']:.3f} | {row['f1']:.3f} |")  # fmt: skip
     lines += ["", "| class | structure | FSC 0.5 vs true map (Å) |", "|---|---|---|"]
     lines += [f"| {c} | {v['structure']} | {v['resolution_a']:.1f} |" for c, v in fsc.items()]
-    lines += ["", "| step | seconds |", "|---|---|"] + [f"| {k} | {v:.0f} |" for k, v in timings.items()]
+    lines += ["", "| step | seconds |", "|---|---|"] + [
+        f"| {k} | {v:.0f} |" for k, v in timings.items()
+    ]
     (args.results / "pipeline.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def read_particles_all(paths: list[Path]):  # noqa: ANN201 - a DataFrame
+def read_particles_all(paths: list[Path]):
     import pandas as pd
 
     return pd.concat([read_particles(p) for p in paths], ignore_index=True)

@@ -28,7 +28,6 @@ from cryomine.simulate import simulate_subtomograms
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", type=int, default=1000, help="subtomograms simulated per mode")

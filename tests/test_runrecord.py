@@ -7,7 +7,9 @@ from cryomine._runrecord import recording_run
 
 
 def test_run_record_holds_version_parameters_seed_and_timings(tmp_path):
-    with recording_run(tmp_path, "simulate subtomograms", {"snr": 0.1, "out": tmp_path}, seed=7) as record:
+    with recording_run(
+        tmp_path, "simulate subtomograms", {"snr": 0.1, "out": tmp_path}, seed=7
+    ) as record:
         with record.timed("work"):
             pass
         record.results["n_particles"] = 3

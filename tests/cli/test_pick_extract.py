@@ -11,7 +11,9 @@ def _write_tomogram(path, positions, shape=(40, 80, 80), radius=5):
     zz, yy, xx = np.indices(shape, dtype=np.float32)
     volume = np.random.default_rng(0).normal(0, 0.2, shape).astype(np.float32)
     for p in positions:
-        volume -= ((zz - p[0]) ** 2 + (yy - p[1]) ** 2 + (xx - p[2]) ** 2 <= radius**2).astype(np.float32)
+        volume -= ((zz - p[0]) ** 2 + (yy - p[1]) ** 2 + (xx - p[2]) ** 2 <= radius**2).astype(
+            np.float32
+        )
     write_mrc(path, volume, 10.0)
 
 
@@ -20,7 +22,9 @@ def test_pick_then_extract(tmp_path):
     tomo = tmp_path / "rec_TS_01.mrc"
     _write_tomogram(tomo, truth)
     picks = tmp_path / "picks.star"
-    result = runner.invoke(app, ["pick", str(tomo), "--particle-diameter", "100", "--max-picks", "3", "-o", str(picks)])
+    result = runner.invoke(
+        app, ["pick", str(tomo), "--particle-diameter", "100", "--max-picks", "3", "-o", str(picks)]
+    )
     assert result.exit_code == 0, result.output
     table = read_particles(picks)
     assert set(table["rlnTomoName"]) == {"TS_01"}
@@ -51,7 +55,17 @@ def test_pick_writes_coords_and_refuses_to_overwrite(tmp_path):
 
 
 def test_missing_tomogram_is_a_one_line_error(tmp_path):
-    result = runner.invoke(app, ["pick", str(tmp_path / "nope.mrc"), "--particle-diameter", "100", "-o", str(tmp_path / "p.star")])
+    result = runner.invoke(
+        app,
+        [
+            "pick",
+            str(tmp_path / "nope.mrc"),
+            "--particle-diameter",
+            "100",
+            "-o",
+            str(tmp_path / "p.star"),
+        ],
+    )
     assert result.exit_code == 2
     assert "file not found" in result.output
     assert not (tmp_path / "p.star").exists()
@@ -60,14 +74,31 @@ def test_missing_tomogram_is_a_one_line_error(tmp_path):
 def test_evaluate_picking_against_the_truth(tmp_path):
     from cryomine.io import new_particle_table, write_particles
 
-    truth = new_particle_table(np.array([[20.0, 20, 20], [20, 40, 60]]), tomo_name="TS_01", pixel_size_a=10.0)
+    truth = new_particle_table(
+        np.array([[20.0, 20, 20], [20, 40, 60]]), tomo_name="TS_01", pixel_size_a=10.0
+    )
     truth["cmStructure"] = ["a", "b"]
-    picks = new_particle_table(np.array([[20.0, 21, 20], [5, 5, 5]]), tomo_name="TS_01", pixel_size_a=10.0)
+    picks = new_particle_table(
+        np.array([[20.0, 21, 20], [5, 5, 5]]), tomo_name="TS_01", pixel_size_a=10.0
+    )
     write_particles(tmp_path / "truth.star", truth)
     write_particles(tmp_path / "picks.star", picks)
     out = tmp_path / "metrics.json"
-    result = runner.invoke(app, ["evaluate", "picking", "--truth", str(tmp_path / "truth.star"),
-                                 "--pred", str(tmp_path / "picks.star"), "--radius", "80", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "picking",
+            "--truth",
+            str(tmp_path / "truth.star"),
+            "--pred",
+            str(tmp_path / "picks.star"),
+            "--radius",
+            "80",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import json
 

@@ -60,4 +60,6 @@ def test_pipeline_end_to_end_with_picking_scored_and_resume(tmp_path):
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert again.output.count("already done, skipped") == 6  # pick, extract, sort, average, embed, report
+    assert (
+        again.output.count("already done, skipped") == 6
+    )  # pick, extract, sort, average, embed, report

@@ -16,7 +16,9 @@ def test_matching_is_one_to_one_and_closest_first():
 
 
 def test_scores_overall_and_per_class_across_tomograms():
-    truth_a = new_particle_table(np.array([[10.0, 10, 10], [40, 40, 40]]), tomo_name="a", pixel_size_a=10.0)
+    truth_a = new_particle_table(
+        np.array([[10.0, 10, 10], [40, 40, 40]]), tomo_name="a", pixel_size_a=10.0
+    )
     truth_b = new_particle_table(np.array([[10.0, 10, 10]]), tomo_name="b", pixel_size_a=10.0)
     truth = pd.concat([truth_a, truth_b], ignore_index=True)
     truth["cmStructure"] = ["ribosome", "proteasome", "ribosome"]

@@ -33,7 +33,9 @@ def test_particle_lands_on_the_box_centre(position, bin_factor):
     assert result.voxel_size_a == 10.0 * bin_factor
     # dark blob becomes bright, z-scored
     assert batch[0].max() > 3 and abs(batch[0].mean()) < 1e-5 and abs(batch[0].std() - 1) < 1e-4
-    np.testing.assert_allclose(_centre_of_mass(batch[0] - np.median(batch[0])), [box // 2] * 3, atol=0.15)
+    np.testing.assert_allclose(
+        _centre_of_mass(batch[0] - np.median(batch[0])), [box // 2] * 3, atol=0.15
+    )
 
 
 def test_particles_near_the_edge_are_skipped_and_counted():

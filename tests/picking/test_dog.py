@@ -20,7 +20,7 @@ def _blob_tomogram(rng, shape=(48, 96, 96), n=12, noise=0.3):
     zz, yy, xx = np.indices(shape, dtype=np.float32)
     volume = np.zeros(shape, np.float32)
     for p in positions:
-        volume -= ((zz - p[0]) ** 2 + (yy - p[1]) ** 2 + (xx - p[2]) ** 2 <= radius**2)
+        volume -= (zz - p[0]) ** 2 + (yy - p[1]) ** 2 + (xx - p[2]) ** 2 <= radius**2
     volume = ndimage.gaussian_filter(volume, 1.0)
     volume += noise * rng.standard_normal(shape).astype(np.float32)
     return volume, np.asarray(positions)
@@ -46,8 +46,12 @@ def test_bright_contrast_finds_nothing_useful_in_dark_data():
     rng = np.random.default_rng(1)
     tomogram, truth = _blob_tomogram(rng)
     picks = pick_particles(
-        tomogram, voxel_size_a=VOXEL_A, diameter_a=DIAMETER_A, contrast="bright",
-        max_picks=len(truth), border_a=0,
+        tomogram,
+        voxel_size_a=VOXEL_A,
+        diameter_a=DIAMETER_A,
+        contrast="bright",
+        max_picks=len(truth),
+        border_a=0,
     )
     assert _recall(picks.positions_zyx, truth, tolerance_px=1.5) < 0.3
 
@@ -64,12 +68,18 @@ def test_block_size_does_not_change_the_result():
 def test_min_distance_border_mask_and_threshold():
     rng = np.random.default_rng(3)
     tomogram, _ = _blob_tomogram(rng)
-    picks = pick_particles(tomogram, voxel_size_a=VOXEL_A, diameter_a=DIAMETER_A, min_distance_a=100)
+    picks = pick_particles(
+        tomogram, voxel_size_a=VOXEL_A, diameter_a=DIAMETER_A, min_distance_a=100
+    )
     d = np.linalg.norm(picks.positions_zyx[:, None] - picks.positions_zyx[None], axis=2)
     np.fill_diagonal(d, np.inf)
     assert d.min() >= 10 - 1e-9
-    assert np.all(picks.positions_zyx >= 6) and np.all(picks.positions_zyx <= np.array(tomogram.shape) - 7)
-    strong = pick_particles(tomogram, voxel_size_a=VOXEL_A, diameter_a=DIAMETER_A, min_score=picks.scores[3])
+    assert np.all(picks.positions_zyx >= 6) and np.all(
+        picks.positions_zyx <= np.array(tomogram.shape) - 7
+    )
+    strong = pick_particles(
+        tomogram, voxel_size_a=VOXEL_A, diameter_a=DIAMETER_A, min_score=picks.scores[3]
+    )
     assert len(strong) == 4
     mask = np.zeros(tomogram.shape, bool)
     mask[:, :48] = True

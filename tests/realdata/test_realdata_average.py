@@ -19,8 +19,12 @@ from cryomine.structures import structure_density
 
 def _fit(reference: np.ndarray, average: torch.Tensor) -> float:
     moving = torch.as_tensor(((reference - reference.mean()) / reference.std()).astype(np.float32))
-    rotation, shift = align_maps(moving, average, angular_step_deg=20, max_frequency=0.4, max_shift_px=3)
-    moved, _ = transform_volumes(moving[None], rotation, torch.as_tensor(np.asarray(shift, np.float32))[None])
+    rotation, shift = align_maps(
+        moving, average, angular_step_deg=20, max_frequency=0.4, max_shift_px=3
+    )
+    moved, _ = transform_volumes(
+        moving[None], rotation, torch.as_tensor(np.asarray(shift, np.float32))[None]
+    )
     return float(np.corrcoef(moved[0].numpy().ravel(), average.numpy().ravel())[0, 1])
 
 
@@ -37,7 +41,10 @@ def test_reference_free_average_of_real_ribosomes_fits_the_ribosome_best():
     average = torch.as_tensor(result.average.astype(np.float32))
     box = subtomograms.shape[1]
     fits = {
-        name: _fit(structure_density(name, voxel_size_a=voxel_size_a, box_size=box, resolution_a=30.0), average)
+        name: _fit(
+            structure_density(name, voxel_size_a=voxel_size_a, box_size=box, resolution_a=30.0),
+            average,
+        )
         for name in ("4v4r", "4v94", "3j9i")
     }
     assert max(fits, key=fits.get) == "4v4r", fits

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from cryomine.geometry import fourier_resample
 from cryomine.structures import structure_density
 from cryomine.structures._resample import (
     centre_of_mass,
     clean_map,
     envelope_mask,
 )
-from cryomine.geometry import fourier_resample
 
 
 def _band_limited(n: int, max_index: int, seed: int) -> np.ndarray:

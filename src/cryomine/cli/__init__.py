@@ -53,11 +53,17 @@ app = typer.Typer(
 
 @app.callback()
 def _configure(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step (INFO level) on stderr."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log each step (INFO level) on stderr."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only warnings and errors; no progress bars."
+    ),
 ) -> None:
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     from cryomine.cli import _common
 
     _common.QUIET = quiet

@@ -81,15 +81,17 @@ def template_matching(
     reference: Annotated[
         list[Path] | None,
         typer.Option(
-            "--reference", "-r",
+            "--reference",
+            "-r",
             help="Reference map (MRC, same box and voxel size, protein bright); repeat for "
             "more. Default: PARTICLES_DIR/references/*_ctf.mrc of a simulated set.",
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     tilt_range: float | None = typer.Option(
-        None, "--tilt-range",
+        None,
+        "--tilt-range",
         help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
-    ),  # fmt: skip
+    ),
     angular_step: float = typer.Option(
         30.0, "--angular-step", help="Spacing of the global rotation grid, degrees."
     ),

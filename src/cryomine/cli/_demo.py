@@ -18,7 +18,9 @@ __all__ = ["demo_commands", "register"]
 DEMO_STRUCTURES = ("4v4r", "3j9i", "4v94")  # 70S ribosome, 20S proteasome, TRiC
 
 
-def demo_commands(output: Path, *, per_class: int, snr: float, seed: int, device: str) -> list[list[str]]:
+def demo_commands(
+    output: Path, *, per_class: int, snr: float, seed: int, device: str
+) -> list[list[str]]:
     """The verbs the demo runs, as argument lists for ``cryomine``."""
     particles = output / "particles"
     sort_dir = output / "sort"
@@ -35,12 +37,22 @@ def demo_commands(output: Path, *, per_class: int, snr: float, seed: int, device
 
 
 def demo(
-    output: Path = typer.Option(Path("demo_output"), "--output", "-o", help="Directory for everything the demo writes."),
-    per_class: int = typer.Option(60, "--per-class", help="Simulated subtomograms per structure (count)."),
-    snr: float = typer.Option(0.1, "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."),
+    output: Path = typer.Option(
+        Path("demo_output"), "--output", "-o", help="Directory for everything the demo writes."
+    ),
+    per_class: int = typer.Option(
+        60, "--per-class", help="Simulated subtomograms per structure (count)."
+    ),
+    snr: float = typer.Option(
+        0.1, "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (integer) for simulation and sorting."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier demo in OUTPUT."),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the outputs of an earlier demo in OUTPUT."
+    ),
 ) -> None:
     """Simulate three built-in structures, sort them with DISCA, score the result, write a report.
 
@@ -62,7 +74,12 @@ def demo(
                 target.unlink()
     output.mkdir(parents=True, exist_ok=True)
     commands = demo_commands(output, per_class=per_class, snr=snr, seed=seed, device=device)
-    finished = [output / "particles" / "particles.star", output / "sort" / "particles.star", None, None]
+    finished = [
+        output / "particles" / "particles.star",
+        output / "sort" / "particles.star",
+        None,
+        None,
+    ]
     for args, done in zip(commands, finished, strict=True):
         if done is not None and done.exists():
             typer.echo(f"\n# already done, skipped: cryomine {shlex.join(args)}")
@@ -73,7 +90,9 @@ def demo(
         status = app(args, standalone_mode=False)
         if status not in (None, 0):  # the step printed its error already
             raise typer.Exit(code=int(status))
-    typer.echo(f"\nDemo finished. Everything is in {output}/; open the report: {output / 'report.html'}")
+    typer.echo(
+        f"\nDemo finished. Everything is in {output}/; open the report: {output / 'report.html'}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,11 +10,27 @@ __all__ = ["register"]
 
 
 def picking(
-    truth: Path = typer.Option(..., "--truth", help="STAR file of the true particles (e.g. a simulated tomogram's truth.star)."),
-    pred: Path = typer.Option(..., "--pred", help="STAR file of the picks (rlnTomoName and coordinates with a pixel size)."),
-    radius_a: float = typer.Option(80.0, "--radius", help="Hit radius, Å (the DISCA paper uses 80 Å; CZII uses half the particle radius)."),
-    beta: float = typer.Option(1.0, "--beta", help="F-beta weight of recall reported beside F1 (CZII uses 4)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the metrics to this JSON file."),
+    truth: Path = typer.Option(
+        ...,
+        "--truth",
+        help="STAR file of the true particles (e.g. a simulated tomogram's truth.star).",
+    ),
+    pred: Path = typer.Option(
+        ...,
+        "--pred",
+        help="STAR file of the picks (rlnTomoName and coordinates with a pixel size).",
+    ),
+    radius_a: float = typer.Option(
+        80.0,
+        "--radius",
+        help="Hit radius, Å (the DISCA paper uses 80 Å; CZII uses half the particle radius).",
+    ),
+    beta: float = typer.Option(
+        1.0, "--beta", help="F-beta weight of recall reported beside F1 (CZII uses 4)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the metrics to this JSON file."
+    ),
 ) -> None:
     """Precision, recall and F1 overall, and recall per true structure (cmStructure).
 
@@ -27,10 +43,14 @@ def picking(
     from cryomine.io import read_particles
     from cryomine.io._atomic import atomic_write_text
 
-    result = evaluate_picking(read_particles(truth), read_particles(pred), radius_a=radius_a, beta=beta)
+    result = evaluate_picking(
+        read_particles(truth), read_particles(pred), radius_a=radius_a, beta=beta
+    )
     overall = result["overall"]
     typer.echo(f"radius        {radius_a:g} Å")
-    typer.echo(f"true / picked {overall['n_true']} / {overall['n_picked']} ({overall['n_hits']} hits)")
+    typer.echo(
+        f"true / picked {overall['n_true']} / {overall['n_picked']} ({overall['n_hits']} hits)"
+    )
     typer.echo(f"precision     {overall['precision']:.4f}")
     typer.echo(f"recall        {overall['recall']:.4f}")
     typer.echo(f"F1            {overall['f1']:.4f}")

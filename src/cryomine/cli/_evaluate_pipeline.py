@@ -10,11 +10,23 @@ __all__ = ["register"]
 
 
 def pipeline(
-    truth: Path = typer.Option(..., "--truth", help="truth.star of a simulated tomogram (cmStructure per particle)."),
-    sorted_star: Path = typer.Option(..., "--sorted", help="particles.star of a sort run (picks with rlnClassNumber)."),
-    averages: Path | None = typer.Option(None, "--averages", help="Directory from `cryomine average`: FSC of each class average against its structure's true map."),
-    radius_a: float = typer.Option(80.0, "--radius", help="Hit radius, Å (the DISCA paper uses 80 Å)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the metrics to this JSON file."),
+    truth: Path = typer.Option(
+        ..., "--truth", help="truth.star of a simulated tomogram (cmStructure per particle)."
+    ),
+    sorted_star: Path = typer.Option(
+        ..., "--sorted", help="particles.star of a sort run (picks with rlnClassNumber)."
+    ),
+    averages: Path | None = typer.Option(
+        None,
+        "--averages",
+        help="Directory from `cryomine average`: FSC of each class average against its structure's true map.",
+    ),
+    radius_a: float = typer.Option(
+        80.0, "--radius", help="Hit radius, Å (the DISCA paper uses 80 Å)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the metrics to this JSON file."
+    ),
 ) -> None:
     """Per-structure precision, recall and F1 after sorting (each class mapped to its majority
     structure), and the FSC (0.5) resolution of each class average against the true map."""
@@ -24,18 +36,24 @@ def pipeline(
     from cryomine.io import read_particles
     from cryomine.io._atomic import atomic_write_text
 
-    result = evaluate_pipeline(read_particles(truth), read_particles(sorted_star), radius_a=radius_a)
+    result = evaluate_pipeline(
+        read_particles(truth), read_particles(sorted_star), radius_a=radius_a
+    )
     typer.echo(f"radius {radius_a:g} Å; classes → structures: "
                + ", ".join(f"{c}→{s}" for c, s in result["class_to_structure"].items()))  # fmt: skip
     for name, row in result["per_structure"].items():
-        typer.echo(f"  {name:<14} precision {row['precision']:.3f}  recall {row['recall']:.3f}  F1 {row['f1']:.3f}")
+        typer.echo(
+            f"  {name:<14} precision {row['precision']:.3f}  recall {row['recall']:.3f}  F1 {row['f1']:.3f}"
+        )
     if averages is not None:
         fsc = {}
         for number, structure in result["class_to_structure"].items():
             path = averages / f"class_{int(number):03d}.mrc"
             if path.exists() and structure in result["per_structure"]:
                 fsc[number] = {"structure": structure, **class_average_fsc(path, structure)}
-                typer.echo(f"  class {number} vs {structure}: FSC 0.5 at {fsc[number]['resolution_a']:.1f} Å")
+                typer.echo(
+                    f"  class {number} vs {structure}: FSC 0.5 at {fsc[number]['resolution_a']:.1f} Å"
+                )
         result["class_average_fsc"] = fsc
     if output is not None:
         atomic_write_text(output, json.dumps(result, indent=2, default=float) + "\n")

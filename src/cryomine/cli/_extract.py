@@ -11,12 +11,27 @@ __all__ = ["register"]
 
 def extract(
     tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    picks: Path = typer.Argument(..., help="Particle positions: .star (RELION 4 or 5), .coords (x y z px) or copick .json."),
-    output: Path = typer.Option(..., "--output", "-o", help="Particle-set directory to create (particles.star + subtomograms.zarr)."),
-    box_size: int = typer.Option(24, "--box", help="Edge of the cubic subtomograms, in (binned) voxels."),
-    bin_factor: int = typer.Option(1, "--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."),
-    voxel_size_a: float | None = typer.Option(None, "--voxel-size", help="Override the header voxel size, Å."),
-    contrast: str = typer.Option("dark", "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."),
+    picks: Path = typer.Argument(
+        ..., help="Particle positions: .star (RELION 4 or 5), .coords (x y z px) or copick .json."
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Particle-set directory to create (particles.star + subtomograms.zarr).",
+    ),
+    box_size: int = typer.Option(
+        24, "--box", help="Edge of the cubic subtomograms, in (binned) voxels."
+    ),
+    bin_factor: int = typer.Option(
+        1, "--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."
+    ),
+    voxel_size_a: float | None = typer.Option(
+        None, "--voxel-size", help="Override the header voxel size, Å."
+    ),
+    contrast: str = typer.Option(
+        "dark", "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing particle set."),
 ) -> None:
     """Extract subtomograms centred on particle positions into a particle set.
@@ -32,8 +47,8 @@ def extract(
     from cryomine.io import (
         new_particle_table,
         positions_zyx,
-        read_copick_picks,
         read_coords,
+        read_copick_picks,
         read_mrc,
         read_particles,
         tomogram_name,
@@ -60,14 +75,24 @@ def extract(
     table = table[mine].reset_index(drop=True)
 
     parameters = {
-        "tomogram": tomogram, "picks": picks, "box_size": box_size, "bin_factor": bin_factor,
-        "voxel_size_a": voxel, "contrast": contrast, "output": output,
+        "tomogram": tomogram,
+        "picks": picks,
+        "box_size": box_size,
+        "bin_factor": bin_factor,
+        "voxel_size_a": voxel,
+        "contrast": contrast,
+        "output": output,
     }
     with recording_run(output, "extract", parameters, inputs=[tomogram, picks]) as record:
         with progress("extracting") as report:
             result = extract_subtomograms(
-                volume, positions_zyx(table), voxel_size_a=voxel, box_size=box_size,
-                bin_factor=bin_factor, contrast=contrast, progress=report,
+                volume,
+                positions_zyx(table),
+                voxel_size_a=voxel,
+                box_size=box_size,
+                bin_factor=bin_factor,
+                contrast=contrast,
+                progress=report,
             )
             if not result.kept.any():
                 raise InputError(
@@ -76,9 +101,15 @@ def extract(
                 )
             kept_table = table[result.kept].reset_index(drop=True)
             write_particle_set(
-                output, kept_table, result.batches(), voxel_size_a=result.voxel_size_a, overwrite=overwrite
+                output,
+                kept_table,
+                result.batches(),
+                voxel_size_a=result.voxel_size_a,
+                overwrite=overwrite,
             )
-        record.results.update({"n_extracted": int(result.kept.sum()), "n_skipped_at_edge": result.n_skipped})
+        record.results.update(
+            {"n_extracted": int(result.kept.sum()), "n_skipped_at_edge": result.n_skipped}
+        )
     typer.echo(
         f"{int(result.kept.sum())} subtomograms of {box_size}³ at {result.voxel_size_a:.4g} Å → {output}"
         f" ({result.n_skipped} skipped at the edge)"

@@ -13,17 +13,42 @@ PICK_FORMATS = (".star", ".coords", ".json")
 
 def pick(
     tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    diameter_a: float = typer.Option(..., "--particle-diameter", help="Expected particle diameter, Å."),
-    output: Path = typer.Option(
-        ..., "--output", "-o", help="Picks: .star (RELION 4 columns, px + pixel size), .coords (x y z px) or .json (copick, Å)."
+    diameter_a: float = typer.Option(
+        ..., "--particle-diameter", help="Expected particle diameter, Å."
     ),
-    voxel_size_a: float | None = typer.Option(None, "--voxel-size", help="Override the header voxel size, Å."),
-    contrast: str = typer.Option("dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."),
-    min_distance_a: float | None = typer.Option(None, "--min-distance", help="Minimum distance between picks, Å. Default 0.8 × diameter."),
-    min_score: float | None = typer.Option(None, "--min-score", help="Keep picks whose DoG response is at least this many tomogram standard deviations."),
-    max_picks: int | None = typer.Option(None, "--max-picks", help="Keep at most this many picks, best first."),
-    border_a: float | None = typer.Option(None, "--border", help="Exclude picks closer than this to the tomogram faces, Å. Default: the particle radius."),
-    mask: Path | None = typer.Option(None, "--mask", help="MRC mask of the tomogram's shape; picks are kept where it is non-zero."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Picks: .star (RELION 4 columns, px + pixel size), .coords (x y z px) or .json (copick, Å).",
+    ),
+    voxel_size_a: float | None = typer.Option(
+        None, "--voxel-size", help="Override the header voxel size, Å."
+    ),
+    contrast: str = typer.Option(
+        "dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
+    ),
+    min_distance_a: float | None = typer.Option(
+        None, "--min-distance", help="Minimum distance between picks, Å. Default 0.8 × diameter."
+    ),
+    min_score: float | None = typer.Option(
+        None,
+        "--min-score",
+        help="Keep picks whose DoG response is at least this many tomogram standard deviations.",
+    ),
+    max_picks: int | None = typer.Option(
+        None, "--max-picks", help="Keep at most this many picks, best first."
+    ),
+    border_a: float | None = typer.Option(
+        None,
+        "--border",
+        help="Exclude picks closer than this to the tomogram faces, Å. Default: the particle radius.",
+    ),
+    mask: Path | None = typer.Option(
+        None,
+        "--mask",
+        help="MRC mask of the tomogram's shape; picks are kept where it is non-zero.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Pick particles in a tomogram without templates (difference of Gaussians tuned to the diameter).
@@ -49,14 +74,25 @@ def pick(
 
     suffix = output.suffix.lower()
     if suffix not in PICK_FORMATS:
-        raise InputError(f"{output}: unknown picks format; expected a name ending in {', '.join(PICK_FORMATS)}")
+        raise InputError(
+            f"{output}: unknown picks format; expected a name ending in {', '.join(PICK_FORMATS)}"
+        )
     check_writable(output, overwrite=overwrite)
     parameters = {
-        "tomogram": tomogram, "particle_diameter_a": diameter_a, "voxel_size_a": voxel_size_a,
-        "contrast": contrast, "min_distance_a": min_distance_a, "min_score": min_score,
-        "max_picks": max_picks, "border_a": border_a, "mask": mask, "output": output,
+        "tomogram": tomogram,
+        "particle_diameter_a": diameter_a,
+        "voxel_size_a": voxel_size_a,
+        "contrast": contrast,
+        "min_distance_a": min_distance_a,
+        "min_score": min_score,
+        "max_picks": max_picks,
+        "border_a": border_a,
+        "mask": mask,
+        "output": output,
     }
-    with recording_run(output.parent, "pick", parameters, inputs=[tomogram], name=f"{output.name}.run.json") as record:
+    with recording_run(
+        output.parent, "pick", parameters, inputs=[tomogram], name=f"{output.name}.run.json"
+    ) as record:
         volume, voxel = read_mrc(tomogram, voxel_size_a=voxel_size_a, check_finite=False)
         mask_array = None
         if mask is not None:
@@ -64,18 +100,35 @@ def pick(
             mask_array = mask_array != 0
         with record.timed("pick"), progress("picking blocks") as report:
             picks = pick_particles(
-                volume, voxel_size_a=voxel, diameter_a=diameter_a, contrast=contrast,
-                min_distance_a=min_distance_a, min_score=min_score, max_picks=max_picks,
-                border_a=border_a, mask=mask_array, progress=report,
+                volume,
+                voxel_size_a=voxel,
+                diameter_a=diameter_a,
+                contrast=contrast,
+                min_distance_a=min_distance_a,
+                min_score=min_score,
+                max_picks=max_picks,
+                border_a=border_a,
+                mask=mask_array,
+                progress=report,
             )
         name = tomogram_name(tomogram)
-        table = new_particle_table(picks.positions_zyx, tomo_name=name, pixel_size_a=voxel, scores=picks.scores)
+        table = new_particle_table(
+            picks.positions_zyx, tomo_name=name, pixel_size_a=voxel, scores=picks.scores
+        )
         if suffix == ".star":
             write_particles(output, table, overwrite=overwrite)
         elif suffix == ".coords":
             write_coords(output, picks.positions_zyx, overwrite=overwrite)
         else:
-            write_copick_picks(output, table, object_name="particle", user_id="cryomine", session_id="0", run_name=name, overwrite=overwrite)
+            write_copick_picks(
+                output,
+                table,
+                object_name="particle",
+                user_id="cryomine",
+                session_id="0",
+                run_name=name,
+                overwrite=overwrite,
+            )
         record.results["n_picks"] = len(picks)
     typer.echo(f"{len(picks)} picks in {tomogram} (voxel {voxel:.4g} Å) → {output}")
 

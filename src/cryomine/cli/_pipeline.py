@@ -27,21 +27,51 @@ __all__ = ["register"]
 
 
 def pipeline(
-    tomograms: list[Path] = typer.Argument(..., help="Tomograms (.mrc .rec .st .map, optionally .gz); protein dark by default."),
-    diameter_a: float = typer.Option(..., "--particle-diameter", help="Expected particle diameter, Å (sets picking and the default box)."),
+    tomograms: list[Path] = typer.Argument(
+        ..., help="Tomograms (.mrc .rec .st .map, optionally .gz); protein dark by default."
+    ),
+    diameter_a: float = typer.Option(
+        ...,
+        "--particle-diameter",
+        help="Expected particle diameter, Å (sets picking and the default box).",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Directory for every step's outputs."),
-    box_size: int = typer.Option(24, "--box", help="Subtomogram edge, in (binned) voxels; DISCA needs ≥ 21."),
-    bin_factor: int = typer.Option(1, "--bin", help="Bin subtomograms by this whole factor on extraction."),
-    max_picks: int | None = typer.Option(None, "--max-picks", help="Keep at most this many picks per tomogram, best first."),
-    min_score: float | None = typer.Option(None, "--min-score", help="Minimum DoG score of a pick (tomogram standard deviations)."),
-    contrast: str = typer.Option("dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."),
-    voxel_size_a: float | None = typer.Option(None, "--voxel-size", help="Override the tomograms' header voxel size, Å."),
-    k_range: tuple[int, int] = typer.Option((2, 20), "--k-range", help="Smallest and largest number of classes DISCA tries."),
+    box_size: int = typer.Option(
+        24, "--box", help="Subtomogram edge, in (binned) voxels; DISCA needs ≥ 21."
+    ),
+    bin_factor: int = typer.Option(
+        1, "--bin", help="Bin subtomograms by this whole factor on extraction."
+    ),
+    max_picks: int | None = typer.Option(
+        None, "--max-picks", help="Keep at most this many picks per tomogram, best first."
+    ),
+    min_score: float | None = typer.Option(
+        None, "--min-score", help="Minimum DoG score of a pick (tomogram standard deviations)."
+    ),
+    contrast: str = typer.Option(
+        "dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
+    ),
+    voxel_size_a: float | None = typer.Option(
+        None, "--voxel-size", help="Override the tomograms' header voxel size, Å."
+    ),
+    k_range: tuple[int, int] = typer.Option(
+        (2, 20), "--k-range", help="Smallest and largest number of classes DISCA tries."
+    ),
     max_iter: int = typer.Option(20, "--max-iter", help="Maximum DISCA EM iterations."),
-    width: float = typer.Option(1.0, "--width", help="YOPO channel multiplier (1.0 = the paper's network; 0.25 is ~10× faster)."),
-    tilt_range: float = typer.Option(60.0, "--tilt-range", help="Tilt range ±DEG of the tilt series (missing wedge), degrees."),
-    average_iterations: int = typer.Option(4, "--average-iterations", help="Alignment iterations per class average."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."),
+    width: float = typer.Option(
+        1.0,
+        "--width",
+        help="YOPO channel multiplier (1.0 = the paper's network; 0.25 is ~10× faster).",
+    ),
+    tilt_range: float = typer.Option(
+        60.0, "--tilt-range", help="Tilt range ±DEG of the tilt series (missing wedge), degrees."
+    ),
+    average_iterations: int = typer.Option(
+        4, "--average-iterations", help="Alignment iterations per class average."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (integer) for sorting and averaging."),
 ) -> None:
     """Pick, extract, sort (DISCA), average, embed and report over one or many tomograms.
@@ -74,7 +104,17 @@ def pipeline(
     particle_sets = []
     for tomogram, name in zip(tomograms, names, strict=True):
         picks = output / "picks" / f"{name}.star"
-        pick_args = ["pick", str(tomogram), "--particle-diameter", str(diameter_a), "--contrast", contrast, "-o", str(picks), *voxel]
+        pick_args = [
+            "pick",
+            str(tomogram),
+            "--particle-diameter",
+            str(diameter_a),
+            "--contrast",
+            contrast,
+            "-o",
+            str(picks),
+            *voxel,
+        ]
         if max_picks is not None:
             pick_args += ["--max-picks", str(max_picks)]
         if min_score is not None:
@@ -101,8 +141,26 @@ def pipeline(
         averages / "summary.json")  # fmt: skip
     for tomogram, name in zip(tomograms, names, strict=True):
         annotation = output / "annotation" / f"{name}.mrc"
-        run(["embed", str(sort_dir), str(averages), "--tomogram", str(tomogram), "-o", str(annotation)], annotation)
-    report_args = ["report", str(sort_dir), "-o", str(output / "report.html"), "--averages", str(averages)]
+        run(
+            [
+                "embed",
+                str(sort_dir),
+                str(averages),
+                "--tomogram",
+                str(tomogram),
+                "-o",
+                str(annotation),
+            ],
+            annotation,
+        )
+    report_args = [
+        "report",
+        str(sort_dir),
+        "-o",
+        str(output / "report.html"),
+        "--averages",
+        str(averages),
+    ]
     first = names[0]
     report_args += ["--tomogram", str(tomograms[0]),
                     "--annotation", str(output / "annotation" / f"{first}_labels.mrc")]  # fmt: skip

@@ -1,7 +1,7 @@
 """Evaluation: how well sorting and picking recover the truth of simulated data."""
 
-from cryomine.evaluate._pipeline import class_average_fsc, evaluate_pipeline
 from cryomine.evaluate._picking import PickingScores, evaluate_picking, match_positions
+from cryomine.evaluate._pipeline import class_average_fsc, evaluate_pipeline
 from cryomine.evaluate._sorting import SortingMetrics, evaluate_sorting, sorting_metrics
 
 __all__ = [

@@ -34,7 +34,9 @@ class PickingScores:
     beta: float
 
     @classmethod
-    def from_counts(cls, n_true: int, n_picked: int, n_hits: int, beta: float = 1.0) -> PickingScores:
+    def from_counts(
+        cls, n_true: int, n_picked: int, n_hits: int, beta: float = 1.0
+    ) -> PickingScores:
         precision = n_hits / n_picked if n_picked else 0.0
         recall = n_hits / n_true if n_true else 0.0
 
@@ -82,7 +84,9 @@ def _positions_a(table: pd.DataFrame, name: str) -> np.ndarray:
     from cryomine.io import positions_zyx
 
     if "rlnImagePixelSize" not in table:
-        raise InputError(f"{name}: no pixel size column rlnImagePixelSize; coordinates have no unit")
+        raise InputError(
+            f"{name}: no pixel size column rlnImagePixelSize; coordinates have no unit"
+        )
     return positions_zyx(table) * table["rlnImagePixelSize"].to_numpy(dtype=np.float64)[:, None]
 
 

@@ -41,9 +41,13 @@ def evaluate_pipeline(
         Hit radius in Å.
     """
     if "cmStructure" not in truth:
-        raise InputError("truth table: no cmStructure column (is it a simulated tomogram's truth.star?)")
+        raise InputError(
+            "truth table: no cmStructure column (is it a simulated tomogram's truth.star?)"
+        )
     if "rlnClassNumber" not in sorted_particles:
-        raise InputError("sorted particles: no rlnClassNumber column (use a sort run's particles.star)")
+        raise InputError(
+            "sorted particles: no rlnClassNumber column (use a sort run's particles.star)"
+        )
     if not radius_a > 0:
         raise InputError(f"radius {radius_a} Å: expected a positive distance")
     true_pos = _positions_a(truth, "truth table")
@@ -104,7 +108,13 @@ def class_average_fsc(
         truth = structure_density(structure, voxel_size_a=voxel_size_a, box_size=box)
     fixed = torch.as_tensor(((average - average.mean()) / average.std()).astype(np.float32))
     moving = torch.as_tensor(((truth - truth.mean()) / truth.std()).astype(np.float32))
-    rotation, shift = align_maps(moving, fixed, angular_step_deg=20, max_frequency=0.25, max_shift_px=box / 4)
-    moved, _ = transform_volumes(moving[None], rotation, torch.as_tensor(np.asarray(shift, np.float32))[None])
-    frequencies, fsc = fourier_shell_correlation(moved[0].numpy(), average, voxel_size_a=voxel_size_a)
+    rotation, shift = align_maps(
+        moving, fixed, angular_step_deg=20, max_frequency=0.25, max_shift_px=box / 4
+    )
+    moved, _ = transform_volumes(
+        moving[None], rotation, torch.as_tensor(np.asarray(shift, np.float32))[None]
+    )
+    frequencies, fsc = fourier_shell_correlation(
+        moved[0].numpy(), average, voxel_size_a=voxel_size_a
+    )
     return {"resolution_a": resolution_at(frequencies, fsc, threshold), "threshold": threshold}

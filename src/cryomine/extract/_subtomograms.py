@@ -113,7 +113,12 @@ def extract_subtomograms(
     sign = -1.0 if contrast == "dark" else 1.0
     out_voxel_a = voxel_size_a * bin_factor
     indices = np.flatnonzero(kept)
-    logger.info("extracting %d of %d particles (%d too close to an edge)", len(indices), len(positions), (~kept).sum())
+    logger.info(
+        "extracting %d of %d particles (%d too close to an edge)",
+        len(indices),
+        len(positions),
+        (~kept).sum(),
+    )
 
     def cut(position: np.ndarray) -> np.ndarray:
         if bin_factor == 1 and np.allclose(position, np.round(position)):
@@ -123,7 +128,9 @@ def extract_subtomograms(
         margin = _MARGIN_PX * bin_factor
         lo = np.maximum(np.floor(position - half_lo).astype(int) - margin, 0)
         hi = np.minimum(np.ceil(position + half_hi).astype(int) + margin + 1, shape)
-        region = np.asarray(tomogram[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))], dtype=np.float64)
+        region = np.asarray(
+            tomogram[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))], dtype=np.float64
+        )
         # Subtract the region's mean so the zero padding of the resampler meets no step.
         region -= region.mean()
         out = fourier_resample(

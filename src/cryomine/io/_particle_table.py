@@ -25,10 +25,10 @@ and nowhere else (see ``docs/conventions.md``).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -144,7 +144,11 @@ def pick_particles(
     sign = -1.0 if contrast == "dark" else 1.0
     logger.info(
         "DoG picking: sigma %.2f/%.2f px, min distance %d px, border %d px, halo %d px",
-        sigma_1, sigma_2, min_distance_px, border_px, halo,
+        sigma_1,
+        sigma_2,
+        min_distance_px,
+        border_px,
+        halo,
     )
 
     mean, std = _volume_statistics(tomogram, slab=max(1, block_size // 2))
@@ -167,9 +171,7 @@ def pick_particles(
         is_peak = response == ndimage.maximum_filter(
             response, size=2 * min_distance_px + 1, mode="nearest"
         )
-        core = tuple(
-            slice(s - l, e - l) for s, e, l in zip(start, stop, lo, strict=True)
-        )
+        core = tuple(slice(s - low, e - low) for s, e, low in zip(start, stop, lo, strict=True))
         peak_idx = np.argwhere(is_peak[core])
         peak_scores = response[core][tuple(peak_idx.T)]
         peak_idx = peak_idx + np.asarray(start)

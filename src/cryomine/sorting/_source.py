@@ -57,9 +57,7 @@ def lowpass_fraction(lowpass_a: float | str | None, voxel_size_a: float | None) 
         return None
     if isinstance(lowpass_a, str):
         if lowpass_a != "auto":
-            raise InputError(
-                f"lowpass_a {lowpass_a!r}: expected a resolution in Å, 'auto' or None"
-            )
+            raise InputError(f"lowpass_a {lowpass_a!r}: expected a resolution in Å, 'auto' or None")
         return 2.0 / AUTO_LOWPASS_VOXELS
     lowpass = float(lowpass_a)
     if not (math.isfinite(lowpass) and lowpass > 0):

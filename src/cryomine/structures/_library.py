@@ -25,6 +25,7 @@ from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
 from cryomine.errors import InputError
+from cryomine.geometry import fourier_resample
 from cryomine.io import MRC_SUFFIXES, read_mrc
 from cryomine.structures._catalog import data_directory, structure_info
 from cryomine.structures._density import ATOMIC_SUFFIXES, atomic_density
@@ -35,7 +36,6 @@ from cryomine.structures._resample import (
     clean_map,
     envelope_mask,
 )
-from cryomine.geometry import fourier_resample
 
 __all__ = ["StructureCroppedWarning", "estimate_diameter_a", "structure_density"]
 

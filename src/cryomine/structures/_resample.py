@@ -12,7 +12,6 @@ import math
 import numpy as np
 from scipy import ndimage
 
-
 __all__ = [
     "PROTEIN_DENSITY_DA_PER_A3",
     "centre_of_mass",

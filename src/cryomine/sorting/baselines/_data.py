@@ -9,7 +9,7 @@ import numpy as np
 
 from cryomine.errors import InputError
 
-__all__ = ["as_subtomogram_array", "as_reference_stack"]
+__all__ = ["as_reference_stack", "as_subtomogram_array"]
 
 
 def as_subtomogram_array(data: Any, *, minimum: int = 1) -> np.ndarray:

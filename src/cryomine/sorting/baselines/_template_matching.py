@@ -146,16 +146,14 @@ def template_matching_classify(
     if not 0.0 <= max_shift_px <= size / 2:
         raise InputError(f"maximum shift {max_shift_px} px: expected between 0 and box/2")
     if not 0.0 < max_frequency <= 0.5 * np.sqrt(3.0):
-        raise InputError(
-            f"maximum frequency {max_frequency}: expected (0, 0.866] cycles per voxel"
-        )
+        raise InputError(f"maximum frequency {max_frequency}: expected (0, 0.866] cycles per voxel")
     torch_device = resolve_device(device)
     grid = uniform_rotation_grid(angular_step_deg)
     steps = _refine_steps(angular_step_deg, refine_to_deg)
     offsets = [local_rotation_offsets(step, 2.0 * step) for step in steps]
-    wedge = torch.from_numpy(
-        missing_wedge_mask((size,) * 3, tilt_range_deg=tilt_range_deg)
-    ).to(torch_device)
+    wedge = torch.from_numpy(missing_wedge_mask((size,) * 3, tilt_range_deg=tilt_range_deg)).to(
+        torch_device
+    )
     ones = torch.ones((size,) * 3, dtype=torch.float32, device=torch_device)
     particles = torch.from_numpy(volumes).to(torch_device)
     options = {"max_frequency": max_frequency, "max_shift_px": max_shift_px}
