@@ -141,9 +141,10 @@ def run_method(
 
         result = autoencoder_cluster(
             volumes, k_range=k_range, epochs=args.ae_epochs, pca_components=args.pca_components,
-            device=args.device, random_state=args.seed,
+            voxel_size_a=args.voxel_size, device=args.device, random_state=args.seed,
         )  # fmt: skip
         extra = {"epochs": args.ae_epochs, "losses": result.losses,
+                 "lowpass_fraction_of_nyquist": result.lowpass_fraction,
                  "bic": {str(k): v for k, v in result.bic.items()}}  # fmt: skip
         return result.labels, extra, result
     if method == "disca":
@@ -355,9 +356,7 @@ def experiment_invariance(args: argparse.Namespace, command: str) -> None:
         if method == "disca":
             features = model.transform(copies_arr)
         else:
-            from cryomine.sorting.baselines._autoencoder import _encode_all
-
-            features = _encode_all(model.model, copies_arr, 64, torch.device("cpu"))
+            features = model.encode(copies_arr)
         perplexity = min(30.0, (len(copies_arr) - 1) / 3)
         tsne = TSNE(n_components=2, random_state=args.seed, init="pca", perplexity=perplexity)
         embeddings[method] = (tsne.fit_transform(np.asarray(features, np.float64)),

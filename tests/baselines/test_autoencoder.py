@@ -70,3 +70,19 @@ def test_refuses_bad_options(tiny_set) -> None:
         autoencoder_cluster(tiny_set.volumes, epochs=0, device="cpu")
     with pytest.raises(InputError, match="box size"):
         ConvAutoencoder(6)
+
+
+def test_input_low_pass_is_disca_s_and_encode_reproduces_the_codes(tiny_set) -> None:
+    """The baseline sees the data as DISCA does (same filter); encode() filters new data alike."""
+    from cryomine.sorting._source import as_source
+
+    options = dict(k_range=(2, 3), epochs=1, batch_size=4, pca_components=4, device="cpu")
+    result = autoencoder_cluster(tiny_set.volumes, random_state=0, **options)
+    assert result.lowpass_fraction == as_source(tiny_set.volumes, lowpass_a="auto").lowpass_fraction
+    assert result.lowpass_fraction == pytest.approx(0.5)
+    np.testing.assert_allclose(result.encode(tiny_set.volumes), result.codes, atol=1e-5)
+    unfiltered = autoencoder_cluster(tiny_set.volumes, lowpass_a=None, random_state=0, **options)
+    assert unfiltered.lowpass_fraction is None
+    assert not np.allclose(unfiltered.codes, result.codes, atol=1e-3)
+    with pytest.raises(InputError, match="voxel"):
+        autoencoder_cluster(tiny_set.volumes, lowpass_a=40.0, random_state=0, **options)

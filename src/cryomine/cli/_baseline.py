@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cryomine.cli._common import LOWPASS_HELP
+
 __all__ = ["register"]
 
 baseline_app = typer.Typer(
@@ -189,6 +191,7 @@ def autoencoder(
     pca_components: int = typer.Option(
         16, "--pca-components", help="Code dimensions kept for the mixture fits (count)."
     ),
+    lowpass: str = typer.Option("auto", "--lowpass", help=LOWPASS_HELP + " The same as sort's."),
     device: str = typer.Option(
         "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
     ),
@@ -203,7 +206,7 @@ def autoencoder(
     import numpy as np
 
     from cryomine._runrecord import recording_run
-    from cryomine.cli._common import progress
+    from cryomine.cli._common import parse_lowpass, progress
     from cryomine.io import ParticleSet
     from cryomine.io._atomic import atomic_path
     from cryomine.sorting.baselines import autoencoder_cluster
@@ -214,7 +217,8 @@ def autoencoder(
     parameters = {
         "particles_dir": str(particles_dir), "k_range": list(k_range), "epochs": epochs,
         "code_size": code_size, "batch_size": batch_size, "learning_rate": learning_rate,
-        "l1_weight": l1_weight, "pca_components": pca_components, "device": device,
+        "l1_weight": l1_weight, "pca_components": pca_components, "lowpass": lowpass,
+        "device": device,
     }  # fmt: skip
     with recording_run(
         output, "baseline autoencoder", parameters, seed=seed, inputs=[Path(particles_dir)]
@@ -223,7 +227,8 @@ def autoencoder(
             result = autoencoder_cluster(
                 particles, k_range=k_range, code_size=code_size, epochs=epochs,
                 batch_size=batch_size, learning_rate=learning_rate, l1_weight=l1_weight,
-                pca_components=pca_components, device=device, random_state=seed, progress=bar,
+                pca_components=pca_components, lowpass_a=parse_lowpass(lowpass), device=device,
+                random_state=seed, progress=bar,
             )  # fmt: skip
         with record.timed("write"):
             centres = np.stack([result.codes[result.labels == k].mean(axis=0)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["QUIET", "ProgressCallback", "progress"]
+__all__ = ["LOWPASS_HELP", "QUIET", "ProgressCallback", "parse_lowpass", "progress"]
 
 #: Set by the ``--quiet`` global option.
 QUIET = False
@@ -84,3 +84,24 @@ def progress(description: str) -> Iterator[ProgressCallback]:
         )
 
     yield log_line
+
+
+LOWPASS_HELP = (
+    "Low-pass applied to every subtomogram before sorting: resolution in Å, "
+    "'auto' (4 voxels = half Nyquist) or 'none'."
+)
+
+
+def parse_lowpass(text: str) -> float | str | None:
+    """``--lowpass`` value: a resolution in Å (float), ``"auto"`` or ``None`` (``"none"``)."""
+    from cryomine.errors import InputError
+
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"--lowpass {text!r}: expected a resolution in Å, 'auto' or 'none'"
+        ) from None

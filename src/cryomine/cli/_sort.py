@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import LOWPASS_HELP
+
 __all__ = ["register", "write_sorted_particles"]
 
 
@@ -46,8 +48,7 @@ def sort(
     lowpass: str = typer.Option(
         "auto",
         "--lowpass",
-        help="Low-pass applied to every subtomogram before sorting: resolution in Å, "
-        "'auto' (4 voxels = half Nyquist) or 'none'.",
+        help=LOWPASS_HELP,
     ),
     device: str = typer.Option(
         "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
@@ -71,7 +72,7 @@ def sort(
     import numpy as np
 
     from cryomine._runrecord import recording_run
-    from cryomine.cli._common import progress
+    from cryomine.cli._common import parse_lowpass, progress
     from cryomine.errors import InputError
     from cryomine.io import ParticleSet
     from cryomine.io._atomic import atomic_path, atomic_write_text
@@ -83,16 +84,7 @@ def sort(
             f"{output}: already holds a finished sort; "
             "pass --resume or --overwrite, or choose another -o"
         )
-    lowpass_a: float | str | None
-    if lowpass.strip().lower() in ("auto", "none"):
-        lowpass_a = None if lowpass.strip().lower() == "none" else "auto"
-    else:
-        try:
-            lowpass_a = float(lowpass)
-        except ValueError:
-            raise InputError(
-                f"--lowpass {lowpass!r}: expected a resolution in Å, 'auto' or 'none'"
-            ) from None
+    lowpass_a = parse_lowpass(lowpass)
     particles = ParticleSet.open(particles_dir)
     model = DISCA(
         k_range=k_range, max_iter=max_iter, width=width, batch_size=batch_size,

@@ -100,9 +100,13 @@ class SubtomogramSource:
         The particle set or array.
     lowpass_fraction
         Cutoff of the raised-cosine low-pass as a fraction of Nyquist (0, 1); ``None``: none.
+    minimum
+        Fewest subtomograms accepted (sorting needs 2; encoding new data 1).
     """
 
-    def __init__(self, data: Any, *, lowpass_fraction: float | None = None) -> None:
+    def __init__(
+        self, data: Any, *, lowpass_fraction: float | None = None, minimum: int = 2
+    ) -> None:
         if isinstance(data, np.ndarray):
             if data.ndim != 4 or not (data.shape[1] == data.shape[2] == data.shape[3]):
                 raise InputError(
@@ -121,8 +125,8 @@ class SubtomogramSource:
             raise InputError(
                 f"{type(data).__name__}: expected a ParticleSet or an (N, S, S, S) numpy array"
             )
-        if self.n < 2:
-            raise InputError(f"{self.n} subtomograms: DISCA needs at least 2")
+        if self.n < minimum:
+            raise InputError(f"{self.n} subtomograms: expected at least {minimum}")
         if lowpass_fraction is not None and not 0 < lowpass_fraction < 1:
             raise InputError(
                 f"low-pass at {lowpass_fraction!r} of Nyquist: expected a fraction in (0, 1)"

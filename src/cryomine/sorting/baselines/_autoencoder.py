@@ -199,6 +199,9 @@ class AutoencoderResult:
         The trained autoencoder (CPU, eval mode).
     timings_s
         Wall time in seconds: ``"train"``, ``"cluster"``, ``"total"``.
+    lowpass_fraction
+        Input low-pass cutoff as a fraction of Nyquist (``None``: none); new data must be
+        filtered the same way before :attr:`model` encodes it (see :meth:`encode`).
     """
 
     labels: np.ndarray
@@ -209,6 +212,18 @@ class AutoencoderResult:
     losses: list[float]
     model: ConvAutoencoder
     timings_s: dict[str, float] = field(default_factory=dict)
+    lowpass_fraction: float | None = None
+
+    def encode(self, subtomograms: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Codes ``(N, code_size)`` of ``(N, S, S, S)`` subtomograms, filtered and z-scored as in
+        training (CPU)."""
+        from cryomine.sorting._source import SubtomogramSource
+
+        volumes = as_subtomogram_array(subtomograms)
+        source = SubtomogramSource(volumes, lowpass_fraction=self.lowpass_fraction, minimum=1)
+        return _encode_all(
+            self.model, source.read(np.arange(len(volumes))), batch_size, torch.device("cpu")
+        )
 
 
 def autoencoder_cluster(
@@ -223,6 +238,8 @@ def autoencoder_cluster(
     learning_rate: float = 1e-3,
     l1_weight: float = 1e-3,
     pca_components: int = 16,
+    lowpass_a: float | str | None = "auto",
+    voxel_size_a: float | None = None,
     device: str = "auto",
     random_state: int = 0,
     progress: Callable[[int, int], None] | None = None,
@@ -242,6 +259,10 @@ def autoencoder_cluster(
         Training (:func:`train_autoencoder`).
     pca_components
         Code dimensions kept for the mixture fits (as DISCA; at most ``code_size``).
+    lowpass_a, voxel_size_a
+        Input low-pass, exactly as DISCA's (``"auto"``: half Nyquist; a resolution in Å, which
+        needs ``voxel_size_a`` for an array; ``None``: none), so both see the same data. Every
+        subtomogram is then z-scored.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
     random_state
@@ -258,8 +279,16 @@ def autoencoder_cluster(
 
     from cryomine._device import resolve_device
     from cryomine.sorting import fit_pca, select_mixture
+    from cryomine.sorting._source import as_source
 
+    own_voxel_size = getattr(subtomograms, "voxel_size_a", None)
     volumes = as_subtomogram_array(subtomograms, minimum=2)
+    source = as_source(
+        volumes,
+        lowpass_a=lowpass_a,
+        voxel_size_a=own_voxel_size if own_voxel_size is not None else voxel_size_a,
+    )
+    volumes = source.read(np.arange(len(volumes)))
     if k_candidates is not None:
         candidates = sorted({int(k) for k in k_candidates})
     else:
@@ -314,4 +343,5 @@ def autoencoder_cluster(
         losses=losses,
         model=model.cpu(),
         timings_s={"train": train_s, "cluster": cluster_s, "total": train_s + cluster_s},
+        lowpass_fraction=source.lowpass_fraction,
     )
