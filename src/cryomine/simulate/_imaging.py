@@ -120,6 +120,15 @@ def check_imaging_mode(mode: str) -> None:
         raise InputError(f"imaging mode {mode!r}: expected one of {', '.join(IMAGING_MODES)}")
 
 
+def check_simulation_options(*, snr: float, voxel_size_a: float, mode: str) -> None:
+    """The checks every simulator makes first: SNR and voxel size (Å) positive, mode known."""
+    if not (np.isfinite(snr) and snr > 0):
+        raise InputError(f"SNR {snr!r}: expected a positive number")
+    if not voxel_size_a > 0:
+        raise InputError(f"voxel size {voxel_size_a} Å: expected a positive number")
+    check_imaging_mode(mode)
+
+
 def image_volumes(
     volumes: torch.Tensor,
     noise_rngs: Sequence[np.random.Generator],

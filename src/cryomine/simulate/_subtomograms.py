@@ -34,7 +34,7 @@ from cryomine.simulate._imaging import (
     ImagingMode,
     ImagingParameters,
     add_noise_at_snr,
-    check_imaging_mode,
+    check_simulation_options,
     image_volumes,
 )
 
@@ -257,21 +257,17 @@ def simulate_subtomograms(
     from cryomine.geometry import random_rotations, transform_volumes
     from cryomine.io._particle_table import COLUMNS, new_particle_table
 
-    if not (np.isfinite(snr) and snr > 0):
-        raise InputError(f"SNR {snr!r}: expected a positive number")
+    check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode=mode)
     if isinstance(n_per_class, bool) or int(n_per_class) != n_per_class or n_per_class < 1:
         raise InputError(f"particles per class {n_per_class!r}: expected a positive integer")
     if box_size < 8:
         raise InputError(f"box size {box_size}: expected at least 8 voxels")
-    if not voxel_size_a > 0:
-        raise InputError(f"voxel size {voxel_size_a} Å: expected a positive number")
     if not 0 <= max_shift_px <= box_size / 4:
         raise InputError(
             f"maximum shift {max_shift_px} px: expected between 0 and box/4 = {box_size / 4}"
         )
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: expected at least 1")
-    check_imaging_mode(mode)
     imaging = ImagingParameters(
         tilt_range_deg=tilt_range_deg,
         tilt_step_deg=tilt_step_deg,

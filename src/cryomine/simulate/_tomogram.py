@@ -28,7 +28,7 @@ from cryomine.simulate._imaging import (
     ImagingMode,
     ImagingParameters,
     add_noise_at_snr,
-    check_imaging_mode,
+    check_simulation_options,
     image_volumes,
 )
 from cryomine.simulate._subtomograms import load_structure_densities
@@ -219,13 +219,9 @@ def simulate_tomogram(
         raise InputError(
             f"tomogram shape {shape_zyx}: expected three sizes (z, y, x) of at least 8 voxels"
         )
-    if not (np.isfinite(snr) and snr > 0):
-        raise InputError(f"SNR {snr!r}: expected a positive number")
+    check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode=mode)
     if n_particles < 0 or n_membranes < 0 or n_gold < 0:
         raise InputError("numbers of particles, membranes and gold beads must be >= 0")
-    if not voxel_size_a > 0:
-        raise InputError(f"voxel size {voxel_size_a} Å: expected a positive number")
-    check_imaging_mode(mode)
     imaging = ImagingParameters(
         tilt_range_deg=tilt_range_deg,
         tilt_step_deg=tilt_step_deg,
