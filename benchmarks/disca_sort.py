@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import sys
 import time
@@ -97,6 +98,7 @@ def main() -> None:
         "k_per_iteration": [e["n_clusters"] for e in model.history_],
         "feature_change_per_iteration": [e["feature_change"] for e in model.history_],
         "lowpass_fraction_of_nyquist": model.lowpass_fraction_,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": {"cpu": machine_description()["cpu"], "cpu_count": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "device": model.device_,
                     "load_average_1min": os.getloadavg()[0]},
@@ -112,13 +114,13 @@ def main() -> None:
         f"{model.device_}, 1-min load average {result['machine']['load_average_1min']:.1f})",
         "",
         "| N | SNR | tilt | low-pass | width | iterations | wall (s) | K true / found "
-        "| homogeneity | accuracy |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| homogeneity | accuracy | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {len(volumes)} | {args.snr} | ±{args.tilt_deg:g}° | {args.lowpass} | {args.width} "
         f"| {model.n_iter_} "
         f"| {sort_s:.0f} | {len(args.structures)} / {model.n_clusters_} "
         f"| {metrics.homogeneity:.4f} "
-        f"| {accuracy} |",
+        f"| {accuracy} | {result['peak_rss_mib']:.0f} |",
     ]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -3,7 +3,9 @@
 For each width (channel multiplier) times inference (eval mode, no grad) and training (forward,
 categorical hinge, backward, NAdam step) on random 24³ batches, counts FLOPs with
 ``torch.utils.flop_counter.FlopCounterMode`` (multiply-add = 2 FLOPs) and reports the median over
-``--repeats`` timed batches after one warm-up batch. Writes
+``--repeats`` timed batches after one warm-up batch. Each width runs in a fresh process, so
+its peak memory is its own: peak resident set size (CPU; with the process's size before the
+network was built, for the difference) or peak allocated GPU memory (CUDA). Writes
 ``benchmarks/results/disca_throughput.json`` and a Markdown table beside it.
 
     python benchmarks/disca_throughput.py --widths 1.0 0.5 0.25 --repeats 3
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shlex
 import statistics
@@ -85,6 +88,27 @@ def measure(
     }
 
 
+def measure_in_fresh_process(
+    width: float, box: int, batch: int, repeats: int, device_name: str
+) -> dict[str, float]:
+    """:func:`measure` plus peak memory (MiB); meant to run in a child process of its own."""
+    import resource
+
+    def rss_mib() -> float:  # ru_maxrss is in KiB on Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    device = torch.device(device_name)
+    before = rss_mib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    row = measure(width, box=box, batch=batch, repeats=repeats, device=device)
+    row["peak_rss_mib"] = rss_mib()
+    row["rss_before_network_mib"] = before
+    if device.type == "cuda":
+        row["peak_gpu_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.5, 0.25])
@@ -100,8 +124,12 @@ def main() -> None:
     print(command)
     device = torch.device(args.device)
     rows = []
+    spawn = multiprocessing.get_context("spawn")
     for width in args.widths:
-        row = measure(width, box=args.box, batch=args.batch, repeats=args.repeats, device=device)
+        with spawn.Pool(1) as pool:
+            row = pool.apply(
+                measure_in_fresh_process, (width, args.box, args.batch, args.repeats, args.device)
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     machine = {
@@ -123,14 +151,21 @@ def main() -> None:
         f"threads, device {device}, 1-min load average {machine['load_average_1min']:.1f})",
         "",
         "| width | parameters | GFLOP/sample (fwd) | inference samples/s | inference GFLOP/s "
-        "| training samples/s | training GFLOP/s |",
-        "|---|---|---|---|---|---|---|",
+        "| training samples/s | training GFLOP/s | peak memory (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "peak_gpu_allocated_mib" in r:
+            memory = f"{r['peak_gpu_allocated_mib']:.0f} GPU"
+        else:
+            memory = (
+                f"{r['peak_rss_mib']:.0f} RSS "
+                f"(+{r['peak_rss_mib'] - r['rss_before_network_mib']:.0f} over the process)"
+            )
         lines.append(
             f"| {r['width']} | {r['parameters']:,} | {r['gflop_per_sample_forward']:.2f} "
             f"| {r['inference_samples_per_s']:.1f} | {r['inference_gflop_per_s']:.1f} "
-            f"| {r['training_samples_per_s']:.1f} | {r['training_gflop_per_s']:.1f} |"
+            f"| {r['training_samples_per_s']:.1f} | {r['training_gflop_per_s']:.1f} | {memory} |"
         )
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
