@@ -86,7 +86,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     argv = ["--per-class", "2", "--settings", "60:0.1", "--structures", "6v8o,3j9i,4v4r",
             "--methods", "template-matching,autoencoder", "--tm-step", "90", "--tm-refine-to", "90",
             "--ae-epochs", "1", "--k-range", "2", "3", "--pca-components", "3",
-            "--voxel-size", "16",
+            "--voxel-size", "16", "--tm-per-class", "1",
             "--mode", "fourier", "--device", "cpu", "--out-dir", str(tmp_path)]  # fmt: skip
     bench.main(argv)
     payload = json.loads((tmp_path / "sorting_table1.json").read_text())
@@ -97,6 +97,9 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
         assert cell["n_subtomograms"] == 6 and 1 <= cell["k"] <= 3
         assert 0.0 <= cell["homogeneity"] <= 1.0 and cell["wall_s"] > 0
         assert cell["paper"]["homogeneity"] > 0
+    # template matching scored one subtomogram per class of the same data set
+    assert cells["template-matching"]["n_scored"] == 3 and cells["autoencoder"]["n_scored"] == 6
+    assert cells["template-matching"]["metrics"]["n_particles"] == 3
     markdown = (tmp_path / "sorting_table1.md").read_text()
     assert "| Template matching K |" in markdown and "(0.7013)" in markdown
     capsys.readouterr()
