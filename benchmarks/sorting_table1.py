@@ -304,7 +304,9 @@ def experiment_sample_size(args: argparse.Namespace, command: str) -> None:
              " wall (s) |", "|---|---|---|---|---|---|"]  # fmt: skip
     figure, axis = plt.subplots(figsize=(5, 3.5))
     for method in args.methods:
-        mine = [c for c in cells if c["method"] == method]
+        mine = sorted(
+            (c for c in cells if c["method"] == method), key=lambda c: c["n_subtomograms"]
+        )
         for c in mine:
             acc = None if c["accuracy"] is None else 100 * c["accuracy"]
             lines.append(
