@@ -281,14 +281,11 @@ def autoencoder_cluster(
     from cryomine.sorting import fit_pca, select_mixture
     from cryomine.sorting._source import as_source
 
-    own_voxel_size = getattr(subtomograms, "voxel_size_a", None)
-    volumes = as_subtomogram_array(subtomograms, minimum=2)
-    source = as_source(
-        volumes,
-        lowpass_a=lowpass_a,
-        voxel_size_a=own_voxel_size if own_voxel_size is not None else voxel_size_a,
-    )
-    volumes = source.read(np.arange(len(volumes)))
+    if not hasattr(subtomograms, "read"):  # array-likes: checked (shape, NaN) as given
+        subtomograms = as_subtomogram_array(subtomograms, minimum=2)
+    # as_source takes a particle set's own voxel size; voxel_size_a serves arrays
+    source = as_source(subtomograms, lowpass_a=lowpass_a, voxel_size_a=voxel_size_a)
+    volumes = as_subtomogram_array(source.read(np.arange(source.n)), minimum=2)
     if k_candidates is not None:
         candidates = sorted({int(k) for k in k_candidates})
     else:
