@@ -45,9 +45,9 @@ from cryomine.averaging._align import (
     align_local,
     align_maps,
     compose_half_alignment,
-    local_rotation_offsets,
     map_from_sums,
 )
+from cryomine.averaging._engine import local_rotation_offsets
 from cryomine.averaging._fsc import fourier_shell_correlation, resolution_at
 from cryomine.errors import InputError
 from cryomine.geometry import missing_wedge_mask, sphere_mask, uniform_rotation_grid

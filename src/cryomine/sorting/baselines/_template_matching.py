@@ -2,17 +2,21 @@
 
 The baseline of the DISCA paper's Table 1. Each subtomogram is aligned to each of the ``K``
 reference maps (clean structures filtered with the same CTF as the data) over rotations and
-translations and is assigned to the reference with the highest score. The score and the search
-are those of subtomogram averaging (:func:`cryomine.averaging.align_global` and
-:func:`cryomine.averaging.align_local`): the constrained cross-correlation of Förster et al.
-(2008), computed only over the Fourier voxels both volumes observe (the particle's missing wedge
-and the scoring band), normalised by both maps' power there, every integer translation within
-``max_shift_px`` from one inverse FFT per rotation. Rotations are searched coarse to fine: a
-global uniform grid at ``angular_step_deg`` and then local lattices about each particle's best
-orientation with halving steps down to ``refine_to_deg``.
+translations and is assigned to the reference with the highest score. Alignment is the
+alignment engine shared with subtomogram averaging (:func:`cryomine.averaging.align_to_references`):
+the constrained cross-correlation of Förster et al. (2008) over the Fourier voxels both volumes
+observe (the particle's missing wedge and the scoring band ``max_frequency``), normalised by
+both maps' power there, every integer translation within ``max_shift_px``; all subtomograms are
+scored against all references at once, each reference rotated once per grid rotation.
+Rotations are searched coarse to fine: a global uniform grid at ``angular_step_deg`` (scored at
+the band the step resolves), then local lattices (33 rotations) about the best ``n_hits``
+distinct grid rotations with halving steps down to ``refine_to_deg``, the last at
+``max_frequency``.
 
-Cost per subtomogram and reference: ``uniform_rotation_grid_size(angular_step_deg)`` scored
-rotations (551 at 30°, 1857 at 20°) plus 33 per refinement level, each one ``S³`` inverse FFT.
+Cost per subtomogram and reference: ``uniform_rotation_grid_size(angular_step_deg)`` grid
+rotations (551 at 30°, 1857 at 20°) plus ``33 · n_hits`` per refinement level, each a
+matrix-product row over the band's Fourier voxels (about 12 ms per pair at 24³, 30° → 7.5°,
+on 2 CPU cores; ``benchmarks/results/alignment_engine.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
 from cryomine.errors import InputError
@@ -55,7 +58,8 @@ class TemplateMatchingResult:
     n_rotations_scored
         Rotations scored per subtomogram and reference (global grid plus refinements).
     timings_s
-        Wall time in seconds of the whole search (``"total"``) and per reference.
+        Wall time in seconds of the whole search (``"total"``; all references are searched
+        together).
     """
 
     labels: np.ndarray
@@ -77,17 +81,6 @@ class TemplateMatchingResult:
         return self.scores[np.arange(self.labels.size), self.labels]
 
 
-def _refine_steps(angular_step_deg: float, refine_to_deg: float | None) -> list[float]:
-    steps: list[float] = []
-    if refine_to_deg is None:
-        return steps
-    step = angular_step_deg / 2.0
-    while step >= refine_to_deg - 1e-9:
-        steps.append(step)
-        step /= 2.0
-    return steps
-
-
 def template_matching_classify(
     subtomograms: Any,
     references: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
@@ -97,6 +90,7 @@ def template_matching_classify(
     refine_to_deg: float | None = 7.5,
     max_shift_px: float = 3.0,
     max_frequency: float = 0.5,
+    n_hits: int = 2,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> TemplateMatchingResult:
@@ -123,18 +117,19 @@ def template_matching_classify(
         Largest translation searched (radius), voxels.
     max_frequency
         Upper end of the scoring band, cycles per voxel (0.5 = Nyquist).
+    n_hits
+        Distinct grid rotations per subtomogram and reference that are refined.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
     progress
-        Called as ``progress(done, total)`` after each search stage of each reference.
+        Called as ``progress(done, total)`` after each search stage (grid, each refinement).
 
     Returns
     -------
     TemplateMatchingResult
     """
     from cryomine._device import resolve_device
-    from cryomine.averaging import align_global, align_local, local_rotation_offsets
-    from cryomine.geometry import missing_wedge_mask, uniform_rotation_grid
+    from cryomine.averaging import align_to_references
 
     volumes = as_subtomogram_array(subtomograms)
     size = volumes.shape[1]
@@ -147,55 +142,23 @@ def template_matching_classify(
         raise InputError(f"maximum shift {max_shift_px} px: expected between 0 and box/2")
     if not 0.0 < max_frequency <= 0.5 * np.sqrt(3.0):
         raise InputError(f"maximum frequency {max_frequency}: expected (0, 0.866] cycles per voxel")
-    torch_device = resolve_device(device)
-    grid = uniform_rotation_grid(angular_step_deg)
-    steps = _refine_steps(angular_step_deg, refine_to_deg)
-    offsets = [local_rotation_offsets(step, 2.0 * step) for step in steps]
-    wedge = torch.from_numpy(missing_wedge_mask((size,) * 3, tilt_range_deg=tilt_range_deg)).to(
-        torch_device
-    )
-    ones = torch.ones((size,) * 3, dtype=torch.float32, device=torch_device)
-    particles = torch.from_numpy(volumes).to(torch_device)
-    options = {"max_frequency": max_frequency, "max_shift_px": max_shift_px}
-
-    n, k = volumes.shape[0], stack.shape[0]
-    scores = np.empty((n, k), dtype=np.float64)
-    quats = np.empty((k, n, 4), dtype=np.float64)
-    shifts = np.empty((k, n, 3), dtype=np.float64)
-    timings: dict[str, float] = {}
-    total_stages, done = k * (1 + len(steps)), 0
-    start_all = time.perf_counter()
-    for index, (name, volume) in enumerate(zip(names, stack, strict=True)):
-        start = time.perf_counter()
-        reference = torch.from_numpy(volume).to(torch_device)
-        found = align_global(particles, reference, ones, wedge, grid, **options)
-        done += 1
-        if progress is not None:
-            progress(done, total_stages)
-        for offset in offsets:
-            found = align_local(
-                particles, reference, ones, wedge, found.rotations, offset, **options
-            )
-            done += 1
-            if progress is not None:
-                progress(done, total_stages)
-        scores[:, index] = found.scores
-        quats[index] = found.rotations.as_quat()
-        shifts[index] = found.shifts_zyx
-        timings[name] = time.perf_counter() - start
-        logger.info(
-            "template %s: mean score %.4f (%.1f s)", name, float(found.scores.mean()),
-            timings[name],
-        )  # fmt: skip
-    timings["total"] = time.perf_counter() - start_all
-    labels = scores.argmax(axis=1).astype(np.int64)
-    rows = np.arange(n)
+    start = time.perf_counter()
+    found = align_to_references(
+        volumes, stack, angular_step_deg=angular_step_deg, refine_to_deg=refine_to_deg,
+        max_shift_px=max_shift_px, max_frequency=max_frequency, n_hits=n_hits,
+        tilt_range_deg=tilt_range_deg, device=resolve_device(device), progress=progress,
+    )  # fmt: skip
+    timings = {"total": time.perf_counter() - start}
+    for index, name in enumerate(names):
+        logger.info("template %s: mean score %.4f", name, float(found.scores[:, index].mean()))
+    labels = found.scores.argmax(axis=1).astype(np.int64)
+    rows = np.arange(len(labels))
     return TemplateMatchingResult(
         labels=labels,
-        scores=scores,
-        rotations=Rotation.from_quat(quats[labels, rows]),
-        shifts_zyx=shifts[labels, rows],
+        scores=found.scores,
+        rotations=Rotation.from_quat(found.quaternions[rows, labels].reshape(-1, 4)),
+        shifts_zyx=found.shifts_zyx[rows, labels],
         reference_names=names,
-        n_rotations_scored=len(grid) + sum(len(o) for o in offsets),
+        n_rotations_scored=found.n_rotations_scored,
         timings_s=timings,
     )
