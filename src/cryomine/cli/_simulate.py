@@ -54,10 +54,25 @@ def subtomograms(
     max_shift: float = typer.Option(
         2.0, "--max-shift", help="Random shift per axis, up to this many voxels."
     ),
-    mode: str = typer.Option(
-        "tilt-series",
+    mode: str | None = typer.Option(
+        None,
         "--mode",
-        help="Imaging: 'tilt-series' (project, CTF, noise, WBP) or 'fourier' (3-D CTF x wedge).",
+        help="Imaging of the projection noise model: 'tilt-series' (project, CTF, noise, WBP; "
+        "the default) or 'fourier' (3-D CTF x wedge). Not with --noise-model paper.",
+        show_default=False,
+    ),
+    noise_model: str = typer.Option(
+        "projection",
+        "--noise-model",
+        help="'projection': noise in the projections (or WBP-coloured with --mode fourier), "
+        "every subtomogram at exactly --snr. 'paper': the DISCA paper's 3-D protocol "
+        "(band-pass, noise scaled by each structure's own signal variance, CTF without "
+        "amplitude contrast); --snr is then nominal, see docs/simulation.md.",
+    ),
+    normalize: bool = typer.Option(
+        True,
+        "--normalize/--no-normalize",
+        help="Z-score each subtomogram (mean 0, sd 1), or leave it at its simulated scale.",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
     batch_size: int = typer.Option(
@@ -68,7 +83,11 @@ def subtomograms(
         False, "--overwrite", help="Replace an existing output directory."
     ),
 ) -> None:
-    """Simulate a particle set: --per-class subtomograms per structure, random poses, truth."""
+    """Simulate a particle set: --per-class subtomograms per structure, random poses, truth.
+
+    --noise-model and --normalize are recorded in run.json and on every row of particles.star
+    (cmNoiseModel, cmNormalized).
+    """
     from cryomine.cli._common import progress
     from cryomine.simulate import write_simulated_subtomograms
 
@@ -86,7 +105,9 @@ def subtomograms(
             voxel_size_a=voxel_size,
             defocus_um=defocus,
             max_shift_px=max_shift,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
+            noise_model=noise_model,
+            normalize=normalize,
             seed=seed,
             batch_size=batch_size,
             device=device,

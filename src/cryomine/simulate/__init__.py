@@ -1,5 +1,6 @@
 """Simulation with ground truth: imaging model (CTF, tilt series, weighted back-projection),
-subtomogram sets and crowded tomograms. See ``docs/simulation.md``.
+subtomogram sets (projection noise model, or the DISCA paper's 3-D one) and crowded tomograms.
+See ``docs/simulation.md``.
 
 Conventions (``docs/conventions.md``): volumes ``(z, y, x)``, rotations active on x, y, z
 vectors, box centre ``n // 2``, tilt axis y, beam along z; defocus in µm with underfocus
@@ -14,8 +15,10 @@ from cryomine.simulate._imaging import (
     add_noise_at_snr,
     image_volumes,
 )
+from cryomine.simulate._paper_noise import NOISE_MODELS
 from cryomine.simulate._subtomograms import (
     DEFAULT_VOXEL_SIZE_A,
+    NoiseModel,
     SimulatedSubtomograms,
     SubtomogramBatch,
     load_structure_densities,
@@ -35,9 +38,11 @@ from cryomine.simulate._write import write_simulated_subtomograms, write_simulat
 __all__ = [
     "DEFAULT_VOXEL_SIZE_A",
     "IMAGING_MODES",
+    "NOISE_MODELS",
     "CtfCorrection",
     "ImagingMode",
     "ImagingParameters",
+    "NoiseModel",
     "SimulatedSubtomograms",
     "SimulatedTomogram",
     "SubtomogramBatch",

@@ -6,23 +6,29 @@ generator, so the data do not depend on ``batch_size`` or the device):
 1. the clean density of its structure (protein bright, centred at ``box_size // 2``);
 2. a uniform random rotation (Haar measure) and a uniform random shift in
    ``[-max_shift_px, max_shift_px]`` per axis (:func:`cryomine.geometry.transform_volumes`);
-3. imaging (:mod:`cryomine.simulate._imaging`): ``mode="tilt-series"`` projects over the tilt
-   range about y, applies the CTF per tilt, adds white noise **to the projections** and
-   reconstructs by weighted back-projection; ``mode="fourier"`` applies 3-D CTF x missing wedge
-   and adds real-space white noise restricted to the wedge and coloured like WBP noise;
-4. the contrast is inverted (protein bright, as extraction does) and the noise is scaled so that
-   ``SNR = var(noise-free reconstruction) / var(noise reconstruction)`` over the box is exactly
-   ``snr`` for **every** subtomogram;
-5. z-score (mean 0, standard deviation 1 over the box).
+3. imaging and noise, by ``noise_model``:
+
+   - ``"projection"`` (default; :mod:`cryomine.simulate._imaging`): ``mode="tilt-series"``
+     projects over the tilt range about y, applies the CTF per tilt, adds white noise **to the
+     projections** and reconstructs by weighted back-projection; ``mode="fourier"`` applies
+     3-D CTF x missing wedge and adds real-space white noise restricted to the wedge and
+     coloured like WBP noise. The contrast is inverted (protein bright, as extraction does) and
+     the noise is scaled so that ``SNR = var(noise-free reconstruction) / var(noise
+     reconstruction)`` over the box is exactly ``snr`` for **every** subtomogram;
+   - ``"paper"`` (:mod:`cryomine.simulate._paper_noise`): the DISCA paper's protocol, noise
+     added in 3-D at a level set by the structure's own signal variance, then band-passed and
+     masked; ``snr`` is nominal (the measured SNR differs, ``docs/simulation.md``);
+
+4. with ``normalize`` (default), z-score (mean 0, standard deviation 1 over the box).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,12 +40,21 @@ from cryomine.simulate._imaging import (
     ImagingMode,
     ImagingParameters,
     add_noise_at_snr,
+    check_imaging_mode,
     check_simulation_options,
     image_volumes,
+)
+from cryomine.simulate._paper_noise import (
+    PaperFilters,
+    check_noise_model,
+    image_volumes_paper,
+    paper_filters,
+    paper_signal_variance,
 )
 
 __all__ = [
     "DEFAULT_VOXEL_SIZE_A",
+    "NoiseModel",
     "SimulatedSubtomograms",
     "SubtomogramBatch",
     "load_structure_densities",
@@ -52,6 +67,14 @@ logger = logging.getLogger(__name__)
 #: 19.2 voxels, so with ±2 voxel shifts it stays inside a 24³ box; Nyquist (26 Å) lies beyond the
 #: first CTF zero at 5 µm underfocus (~32 Å).
 DEFAULT_VOXEL_SIZE_A = 13.0
+
+#: The noise models (``docs/simulation.md``): today's projection-space model, or the DISCA paper's.
+NoiseModel = Literal["projection", "paper"]
+
+#: Provenance columns written on every row: the noise model and whether the row's subtomogram is
+#: z-scored (1) or left at its simulated scale (0).
+NOISE_MODEL_COLUMN = "cmNoiseModel"
+NORMALIZED_COLUMN = "cmNormalized"
 
 #: Tomogram name written for every simulated subtomogram.
 SIMULATED_TOMO_NAME = "simulated"
@@ -134,10 +157,11 @@ class SubtomogramBatch:
     start
         Index of the first subtomogram (0-based row of the table).
     subtomograms
-        float32 ``(n, z, y, x)``, z-scored, protein bright.
+        float32 ``(n, z, y, x)``, protein bright; z-scored unless simulated with
+        ``normalize=False`` (then at the simulated scale, noise-free part + noise).
     noise_free
-        float32 ``(n, z, y, x)``: the same imaging without noise (protein bright, not normalised),
-        when asked for.
+        float32 ``(n, z, y, x)``: the same imaging without noise (protein bright, not normalised:
+        with ``normalize=False`` the subtomogram minus its noise), when asked for.
     densities
         float32 ``(n, z, y, x)``: the rotated, shifted clean density before imaging, when asked for.
     """
@@ -182,15 +206,28 @@ class SimulatedSubtomograms:
         return self._generate(keep_noise_free, keep_densities)
 
     def iter_subtomograms(self) -> Iterator[np.ndarray]:
-        """Yield ``(n, z, y, x)`` float32 batches of z-scored subtomograms (for writers)."""
+        """Yield ``(n, z, y, x)`` float32 batches of subtomograms (for writers).
+
+        Z-scored unless ``parameters["normalize"]`` is false.
+        """
         for batch in self.iter_batches():
             yield batch.subtomograms
 
 
 def _filtered_by_ctf(
-    volume: np.ndarray, voxel_size_a: float, imaging: ImagingParameters
+    volume: np.ndarray,
+    voxel_size_a: float,
+    imaging: ImagingParameters,
+    paper: PaperFilters | None = None,
 ) -> np.ndarray:
-    transfer = -ctf(volume.shape, voxel_size_a, **imaging.ctf_kwargs())
+    """Contrast-bright reference: the density through the signal's transfer, without the wedge.
+
+    Projection model: ``-CTF``; paper model: ``-B · C · B`` (band-pass, amplitude-free CTF).
+    """
+    if paper is None:
+        transfer = -ctf(volume.shape, voxel_size_a, **imaging.ctf_kwargs())
+    else:
+        transfer = -(paper.bandpass**2) * paper.ctf
     spectrum = torch.fft.rfftn(torch.from_numpy(volume)) * transfer
     return torch.fft.irfftn(spectrum, s=volume.shape).numpy().astype(np.float32)
 
@@ -208,7 +245,9 @@ def simulate_subtomograms(
     defocus_um: float = 5.0,
     b_factor_a2: float = 0.0,
     max_shift_px: float = 2.0,
-    mode: ImagingMode = "tilt-series",
+    mode: ImagingMode | None = None,
+    noise_model: NoiseModel = "projection",
+    normalize: bool = True,
     seed: int = 0,
     batch_size: int = 64,
     device: str = "cpu",
@@ -224,7 +263,10 @@ def simulate_subtomograms(
     n_per_class
         Subtomograms per structure; rows are shuffled (classes interleaved).
     snr
-        Target SNR of every subtomogram: var(noise-free reconstruction) / var(noise reconstruction).
+        ``noise_model="projection"``: the SNR of every subtomogram, var(noise-free
+        reconstruction) / var(noise reconstruction). ``"paper"``: the paper's nominal SNR (each
+        noise field has variance ``0.5 · σ²_s / snr``); measured the same way it is higher
+        (``docs/simulation.md``).
     tilt_range_deg, tilt_step_deg
         Tilt range and step in degrees (single axis, y).
     box_size, voxel_size_a
@@ -238,7 +280,17 @@ def simulate_subtomograms(
     max_shift_px
         Random shift per axis, uniform in ``[-max_shift_px, max_shift_px]`` voxels.
     mode
-        ``"tilt-series"`` (project, CTF, noise, WBP) or ``"fourier"`` (3-D CTF x wedge).
+        Imaging of the projection noise model: ``"tilt-series"`` (project, CTF, noise, WBP;
+        ``None`` means this) or ``"fourier"`` (3-D CTF x wedge). Must be ``None`` with
+        ``noise_model="paper"``, which images in 3-D by its own protocol.
+    noise_model
+        ``"projection"`` (noise in the projections or WBP-coloured, each subtomogram at exactly
+        ``snr``) or ``"paper"`` (the DISCA paper's 3-D protocol, :mod:`._paper_noise`; amplitude
+        contrast 0, noise scaled by each structure's own signal variance).
+    normalize
+        Z-score each subtomogram (default). ``False`` leaves it at its simulated scale, which
+        under ``noise_model="paper"`` differs between structures (its standard deviation tells
+        the class).
     seed
         Seed of everything random.
     batch_size
@@ -257,7 +309,20 @@ def simulate_subtomograms(
     from cryomine.geometry import random_rotations, transform_volumes
     from cryomine.io._particle_table import COLUMNS, new_particle_table
 
-    check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode=mode)
+    check_noise_model(noise_model)
+    if noise_model == "paper":
+        if mode is not None:
+            raise InputError(
+                f"imaging mode {mode!r}: applies to the projection noise model only; the paper "
+                "noise model images in 3-D (leave mode unset)"
+            )
+        check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode="fourier")
+    else:
+        mode = "tilt-series" if mode is None else mode
+        check_imaging_mode(mode)
+        check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode=mode)
+    if not isinstance(normalize, bool):
+        raise InputError(f"normalize {normalize!r}: expected True or False")
     if isinstance(n_per_class, bool) or int(n_per_class) != n_per_class or n_per_class < 1:
         raise InputError(f"particles per class {n_per_class!r}: expected a positive integer")
     if box_size < 8:
@@ -273,12 +338,27 @@ def simulate_subtomograms(
         tilt_step_deg=tilt_step_deg,
         defocus_um=defocus_um,
         b_factor_a2=b_factor_a2,
+        amplitude_contrast=0.0 if noise_model == "paper" else ImagingParameters.amplitude_contrast,
     )
     torch_device = resolve_device(device)
+    paper_cpu = paper_filters(box_size, voxel_size_a, imaging) if noise_model == "paper" else None
     references = load_structure_densities(
         structures, voxel_size_a=voxel_size_a, box_size=box_size, resolution_a=resolution_a
     )
     names = list(references)
+    signal_variances: dict[str, float] = {}
+    paper: PaperFilters | None = None
+    if paper_cpu is not None:
+        signal_variances = {
+            name: paper_signal_variance(references[name], paper_cpu) for name in names
+        }
+        paper = replace(
+            paper_cpu,
+            bandpass=paper_cpu.bandpass.to(torch_device),
+            ctf=paper_cpu.ctf.to(torch_device),
+            wedge_sphere=paper_cpu.wedge_sphere.to(torch_device),
+            noise_lowpass=paper_cpu.noise_lowpass.to(torch_device),
+        )
     n_total = int(n_per_class) * len(names)
 
     setup_seq, noise_seq = np.random.SeedSequence(seed).spawn(2)
@@ -296,10 +376,15 @@ def simulate_subtomograms(
         table[name] = shifts_zyx[:, 2 - axis]
     table[COLUMNS.structure] = [names[k] for k in classes]
     table[COLUMNS.true_class] = classes + 1
+    table[NOISE_MODEL_COLUMN] = noise_model
+    table[NORMALIZED_COLUMN] = int(normalize)
 
     stack = torch.from_numpy(np.stack([references[name] for name in names])).to(torch_device)
     matrices = torch.from_numpy(rotations.as_matrix()).to(torch_device, torch.float32)
     shifts_t = torch.from_numpy(shifts_zyx).to(torch_device, torch.float32)
+    variances_t = torch.tensor(
+        [signal_variances.get(name, 1.0) for name in names], dtype=torch.float64
+    )
 
     def generate(keep_noise_free: bool, keep_densities: bool) -> Iterator[SubtomogramBatch]:
         for start in range(0, n_total, batch_size):
@@ -309,13 +394,30 @@ def simulate_subtomograms(
                 stack[index], matrices[start:stop], shifts_t[start:stop]
             )
             rngs = [np.random.default_rng(s) for s in noise_seeds[start:stop]]
-            signal, noise = image_volumes(
-                densities, rngs, voxel_size_a=voxel_size_a, imaging=imaging, mode=mode
-            )
-            signal = -signal  # protein bright, as extraction does
-            noisy = add_noise_at_snr(signal, noise, snr)
-            dims = (1, 2, 3)
-            noisy = (noisy - noisy.mean(dim=dims, keepdim=True)) / noisy.std(dim=dims, keepdim=True)
+            if paper is not None:
+                signal, noise = image_volumes_paper(
+                    densities,
+                    rngs,
+                    variances_t[torch.from_numpy(classes[start:stop])],
+                    snr=snr,
+                    filters=paper,
+                )
+                noisy = signal + noise
+            else:
+                signal, noise = image_volumes(
+                    densities,
+                    rngs,
+                    voxel_size_a=voxel_size_a,
+                    imaging=imaging,
+                    mode=mode,  # type: ignore[arg-type]
+                )
+                signal = -signal  # protein bright, as extraction does
+                noisy = add_noise_at_snr(signal, noise, snr)
+            if normalize:
+                dims = (1, 2, 3)
+                noisy = (noisy - noisy.mean(dim=dims, keepdim=True)) / noisy.std(
+                    dim=dims, keepdim=True
+                )
             yield SubtomogramBatch(
                 start=start,
                 subtomograms=noisy.to(torch.float32).cpu().numpy(),
@@ -341,14 +443,26 @@ def simulate_subtomograms(
         "b_factor_a2": float(b_factor_a2),
         "max_shift_px": float(max_shift_px),
         "mode": mode,
+        "noise_model": noise_model,
+        "normalize": bool(normalize),
         "seed": int(seed),
         "batch_size": int(batch_size),
     }
+    if paper is not None:
+        parameters["paper_bandpass_radius_voxels"] = paper.bandpass_radius
+        parameters["paper_signal_variance"] = signal_variances
     references_ctf = {
-        name: _filtered_by_ctf(vol, voxel_size_a, imaging) for name, vol in references.items()
+        name: _filtered_by_ctf(vol, voxel_size_a, imaging, paper_cpu)
+        for name, vol in references.items()
     }
     logger.info(
-        "simulating %d subtomograms of %d structures (%s, SNR %g)", n_total, len(names), mode, snr
+        "simulating %d subtomograms of %d structures (%s noise model%s, SNR %g, %s)",
+        n_total,
+        len(names),
+        noise_model,
+        f", {mode}" if mode else "",
+        snr,
+        "z-scored" if normalize else "unnormalized",
     )
     return SimulatedSubtomograms(
         table=table,

@@ -3,8 +3,10 @@
 Output trees (each appears complete or not at all)::
 
     <out_dir>/                      simulate subtomograms (a particle set, cryomine.io)
-        particles.star              truth: RELION angles, cmTrueShiftX/Y/Z, cmStructure, cmTrueClass
-        subtomograms.zarr/          (n, z, y, x) float32, z-scored, protein bright
+        particles.star              truth: RELION angles, cmTrueShiftX/Y/Z, cmStructure, cmTrueClass;
+                                    provenance: cmNoiseModel, cmNormalized (1 z-scored, 0 not)
+        subtomograms.zarr/          (n, z, y, x) float32, protein bright; z-scored unless
+                                    simulated with normalize=False (attrs: normalized)
         references/<name>.mrc       clean density of each structure (same voxel size and box)
         references/<name>_ctf.mrc   the same filtered by the 3-D CTF (contrast bright)
         run.json                    run record
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,28 @@ def _write_labels_mrc(path: Path, labels: np.ndarray, voxel_size_a: float) -> No
     with atomic_path(path) as tmp, mrcfile.new(tmp, overwrite=True) as handle:
         handle.set_data(labels.astype(np.int16))
         handle.voxel_size = voxel_size_a
+
+
+def _restore_scale(stack_dir: Path, means: list[float], sds: list[float]) -> None:
+    """Undo the z-scoring of ``write_particle_set``: ``x = z · sd + mean`` per subtomogram.
+
+    ``write_particle_set`` always z-scores; for ``normalize=False`` the simulated scale is put
+    back from each subtomogram's mean and standard deviation (float64, as it was removed), so the
+    stored values equal the simulated ones to float32 rounding. Marks the stack
+    ``normalized: false``.
+    """
+    import zarr
+
+    array = zarr.open_array(str(stack_dir), mode="r+")
+    mean = np.asarray(means, dtype=np.float64)
+    sd = np.asarray(sds, dtype=np.float64)
+    step = max(1, int(array.chunks[0]))
+    for start in range(0, array.shape[0], step):
+        stop = min(start + step, array.shape[0])
+        z = np.asarray(array[start:stop], dtype=np.float64)
+        scale = sd[start:stop, None, None, None]
+        array[start:stop] = (z * scale + mean[start:stop, None, None, None]).astype(np.float32)
+    array.attrs["normalized"] = False
 
 
 def write_simulated_subtomograms(
@@ -81,6 +105,18 @@ def write_simulated_subtomograms(
     out_dir = Path(out_dir)
     simulated = simulate_subtomograms(structures, progress=progress, **options)
     voxel_size_a = simulated.parameters["voxel_size_a"]
+    normalize = bool(simulated.parameters["normalize"])
+    means: list[float] = []
+    sds: list[float] = []
+
+    def batches() -> Iterator[np.ndarray]:
+        for batch in simulated.iter_subtomograms():
+            if not normalize:
+                flat = batch.reshape(len(batch), -1).astype(np.float64)
+                means.extend(flat.mean(axis=1).tolist())
+                sds.extend(flat.std(axis=1).tolist())
+            yield batch
+
     inputs = (
         [Path(s) for s in structures if Path(s).exists()]
         if not isinstance(structures, Mapping)
@@ -99,10 +135,12 @@ def write_simulated_subtomograms(
                 write_particle_set(
                     tmp,
                     simulated.table,
-                    simulated.iter_subtomograms(),
+                    batches(),
                     voxel_size_a=voxel_size_a,
                     overwrite=True,
                 )
+                if not normalize:
+                    _restore_scale(tmp / "subtomograms.zarr", means, sds)
             for name, volume in simulated.references.items():
                 write_mrc(tmp / "references" / f"{name}.mrc", volume, voxel_size_a)
                 write_mrc(
@@ -111,7 +149,12 @@ def write_simulated_subtomograms(
                     voxel_size_a,
                 )
             record.results.update(
-                {"n_subtomograms": len(simulated), "classes": list(simulated.references)}
+                {
+                    "n_subtomograms": len(simulated),
+                    "classes": list(simulated.references),
+                    "noise_model": simulated.parameters["noise_model"],
+                    "normalized": normalize,
+                }
             )
     logger.info("wrote %d simulated subtomograms to %s", len(simulated), out_dir)
     return out_dir
