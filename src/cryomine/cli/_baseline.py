@@ -1,5 +1,6 @@
 """``cryomine baseline``: the sorting baselines DISCA is compared with (template matching,
-autoencoder + k-means), writing the same run-directory layout as ``cryomine sort``."""
+autoencoder + k-means, the scale-only control), writing the same run-directory layout as
+``cryomine sort``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ baseline_app = typer.Typer(
     name="baseline",
     no_args_is_help=True,
     help=(
-        "Sort a particle set with a baseline method. RUN_DIR gets particles.star (input rows + "
+        "Sort a particle set with a baseline method or the scale-only control. RUN_DIR gets particles.star (input rows + "
         "rlnClassNumber, 1-based, + cmScore) and run.json, like `cryomine sort`."
     ),
 )
@@ -245,6 +246,58 @@ def autoencoder(
         })  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
     typer.echo(f"{result.n_clusters} classes from {result.labels.size} particles ({sizes})")
+    typer.echo(f"wrote {output / 'particles.star'}")
+
+
+@baseline_app.command("scale")
+def scale(
+    particles_dir: Annotated[
+        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
+    k_range: tuple[int, int] = typer.Option(
+        (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+) -> None:
+    """Scale-only control: Gaussian mixture + BIC on each subtomogram's log standard deviation.
+
+    Reads the stored (raw) values: on a z-scored set it has nothing to go on; on an
+    unnormalized set (simulate --no-normalize) it shows how much the scale alone tells the
+    classes. cmScore is the posterior of the assigned class; cmLogStd the feature; RUN_DIR
+    also gets log_std.npy (N, float64).
+    """
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.io import ParticleSet
+    from cryomine.io._atomic import atomic_path
+    from cryomine.sorting.baselines import ScaleMixture
+
+    output = Path(output)
+    _prepare(output, overwrite)
+    particles = ParticleSet.open(particles_dir)
+    parameters = {"particles_dir": str(particles_dir), "k_range": list(k_range)}
+    with recording_run(
+        output, "baseline scale", parameters, seed=seed, inputs=[Path(particles_dir)]
+    ) as record:
+        with record.timed("fit"):
+            model = ScaleMixture(k_range=k_range, random_state=seed).fit(particles)
+        with record.timed("write"):
+            posterior = model.probabilities_[np.arange(model.labels_.size), model.labels_]
+            _write_table(output, particles.table, model.labels_, posterior,
+                         cmLogStd=model.log_std_)  # fmt: skip
+            with atomic_path(output / "log_std.npy") as tmp:
+                np.save(tmp, model.log_std_)
+        counts = np.bincount(model.labels_, minlength=model.n_clusters_)
+        record.results.update({
+            "n_particles": int(model.labels_.size), "n_clusters": model.n_clusters_,
+            "class_sizes": counts.tolist(), "bic": {str(k): v for k, v in model.bic_.items()},
+            "mean_log_std": model.means_.tolist(),
+        })  # fmt: skip
+    sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
+    typer.echo(f"{model.n_clusters_} classes from {model.labels_.size} particles ({sizes})")
     typer.echo(f"wrote {output / 'particles.star'}")
 
 

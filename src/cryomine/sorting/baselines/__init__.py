@@ -6,6 +6,9 @@
 - :func:`autoencoder_cluster`: a small 3-D convolutional autoencoder with a sparse 32-d code
   (Zeng et al. 2018), K chosen by Gaussian mixtures + BIC exactly as DISCA chooses it, then
   k-means on the codes.
+- :class:`ScaleMixture`: the scale-only control, a Gaussian mixture + BIC on each subtomogram's
+  log standard deviation (raw values); it separates classes only where the data's scale
+  carries them (unnormalized subtomograms of the paper's noise model).
 
 See ``docs/baselines.md``.
 """
@@ -16,6 +19,7 @@ from cryomine.sorting.baselines._autoencoder import (
     autoencoder_cluster,
     train_autoencoder,
 )
+from cryomine.sorting.baselines._scale import ScaleMixture, subtomogram_log_std
 from cryomine.sorting.baselines._template_matching import (
     TemplateMatchingResult,
     template_matching_classify,
@@ -24,8 +28,10 @@ from cryomine.sorting.baselines._template_matching import (
 __all__ = [
     "AutoencoderResult",
     "ConvAutoencoder",
+    "ScaleMixture",
     "TemplateMatchingResult",
     "autoencoder_cluster",
+    "subtomogram_log_std",
     "template_matching_classify",
     "train_autoencoder",
 ]
