@@ -22,9 +22,15 @@ from cryomine.simulate._paper_noise import (
     raised_sphere,
 )
 
-# Effective / nominal SNR of 4v94 (median over 40 subtomograms, ±60°, 24³), measured by
-# `python benchmarks/paper_noise_snr.py` (benchmarks/results/paper_noise_snr.json).
-MEASURED_RATIO_4V94 = {12.0: 2.97, 16.0: 1.36}
+# Effective / nominal SNR of 4v94 (median over 40 subtomograms, ±60°, SNR 0.01, 24³) by voxel
+# size (Å) and signal_variance, measured by `python benchmarks/paper_noise_snr.py`
+# (benchmarks/results/paper_noise_snr.json).
+MEASURED_RATIO_4V94 = {
+    (12.0, "subtomogram"): 4.19,
+    (16.0, "subtomogram"): 2.17,
+    (12.0, "structure"): 3.01,
+    (16.0, "structure"): 1.35,
+}
 
 
 def _effective_over_nominal(sim, snr: float) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -37,15 +43,17 @@ def _effective_over_nominal(sim, snr: float) -> np.ndarray:  # type: ignore[no-u
     return np.concatenate(ratios)
 
 
-@pytest.mark.parametrize("voxel_size_a", [12.0, 16.0])
-def test_effective_snr_follows_the_measured_mapping(voxel_size_a: float) -> None:
+@pytest.mark.parametrize(("voxel_size_a", "signal_variance"), list(MEASURED_RATIO_4V94))
+def test_effective_snr_follows_the_measured_mapping(
+    voxel_size_a: float, signal_variance: str
+) -> None:
     snr = 0.01
     sim = simulate_subtomograms(
         ["4v94"], n_per_class=8, snr=snr, voxel_size_a=voxel_size_a, noise_model="paper",
-        normalize=False, seed=21, device="cpu",
+        signal_variance=signal_variance, normalize=False, seed=21, device="cpu",
     )  # fmt: skip
     ratio = float(np.median(_effective_over_nominal(sim, snr)))
-    assert ratio == pytest.approx(MEASURED_RATIO_4V94[voxel_size_a], rel=0.1)
+    assert ratio == pytest.approx(MEASURED_RATIO_4V94[voxel_size_a, signal_variance], rel=0.1)
 
 
 def test_filters_follow_the_protocol() -> None:
@@ -114,7 +122,9 @@ def test_paper_model_records_its_settings(two_masses) -> None:  # type: ignore[n
     assert params["noise_model"] == "paper" and params["normalize"] is False
     assert params["mode"] is None and params["amplitude_contrast"] == 0.0
     assert params["paper_bandpass_radius_voxels"] == 7
-    assert params["paper_signal_variance"]["heavy"] > params["paper_signal_variance"]["light"]
+    assert params["paper_signal_variance"] == "subtomogram"
+    by_structure = params["paper_structure_signal_variance"]
+    assert by_structure["heavy"] > by_structure["light"] > 0
     assert set(sim.table["cmNoiseModel"]) == {"paper"} and set(sim.table["cmNormalized"]) == {0}
     default = simulate_subtomograms(two_masses, n_per_class=1, snr=0.1, device="cpu")
     assert default.parameters["noise_model"] == "projection"
@@ -128,6 +138,7 @@ def test_paper_model_records_its_settings(two_masses) -> None:  # type: ignore[n
         ({"noise_model": "paper", "mode": "fourier"}, "projection noise model only"),
         ({"noise_model": "paper", "voxel_size_a": 1.0}, "band-pass radius"),
         ({"normalize": "yes"}, "normalize"),
+        ({"noise_model": "paper", "signal_variance": "tomogram"}, "signal variance"),
     ],
 )
 def test_bad_options(two_masses, options: dict, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -69,6 +69,12 @@ def subtomograms(
         "(band-pass, noise scaled by each structure's own signal variance, CTF without "
         "amplitude contrast); --snr is then nominal, see docs/simulation.md.",
     ),
+    signal_variance: str = typer.Option(
+        "subtomogram",
+        "--signal-variance",
+        help="Paper noise model: σ²_s from each subtomogram's own rotated, shifted density "
+        "('subtomogram') or once per structure from its centred map ('structure').",
+    ),
     normalize: bool = typer.Option(
         True,
         "--normalize/--no-normalize",
@@ -108,6 +114,7 @@ def subtomograms(
             mode=mode,
             noise_model=noise_model,
             normalize=normalize,
+            signal_variance=signal_variance,
             seed=seed,
             batch_size=batch_size,
             device=device,

@@ -15,9 +15,12 @@ cycles/voxel):
 4. ``G``, the smooth low-pass of the second noise field: a raised sphere of radius 1 with
    smoothing ``s = 0.2 n`` (``exp(-((r - 1) / s)²)``, a Gaussian of standard deviation
    ``s / √2``, 0 beyond ``r = 1 + √3 s``);
-5. ``σ²_s`` of the structure: the variance of its centred density filtered by ``C · W``, divided
-   by the fraction of white-noise variance ``C · W`` passes (``mean |C · W|²`` over the full DFT
-   grid), so the structure's own signal level sets its noise level;
+5. ``σ²_s``: the variance of the density filtered by ``C · W``, divided by the fraction of
+   white-noise variance ``C · W`` passes (``mean |C · W|²`` over the full DFT grid), so the
+   structure's own signal level sets its noise level. By default it is computed from each
+   subtomogram's own (rotated, shifted) density ``d``; ``signal_variance="structure"`` of the
+   simulator takes it once per structure from its centred map instead (the two differ by the
+   interpolation blur of the rotation, measured in ``docs/simulation.md``);
 6. ``ε₁, ε₂`` independent white Gaussian fields of variance ``σ²_n = 0.5 · σ²_s / snr``;
 7. ``x = F⁻¹[W · B · (C · (B · F d + F ε₁) + G · F ε₂)]``, contrast inverted (protein bright).
 
@@ -184,27 +187,34 @@ def paper_filters(
     )
 
 
-def paper_signal_variance(density: np.ndarray, filters: PaperFilters) -> float:
-    """``σ²_s`` of a structure: ``var(F⁻¹[C · W · F d]) / mean |C · W|²``.
+def paper_signal_variance(volumes: torch.Tensor, filters: PaperFilters) -> torch.Tensor:
+    """``σ²_s = var(F⁻¹[C · W · F d]) / mean |C · W|²`` of each density.
 
     Parameters
     ----------
-    density
-        ``(n, n, n)`` centred clean density of the structure (protein positive).
+    volumes
+        ``(m, n, n, n)`` clean densities (protein positive), on the filters' device.
     filters
         From :func:`paper_filters` for the same box.
 
     Returns
     -------
-    float
-        White-noise-equivalent signal variance (density units squared).
+    torch.Tensor
+        float64 ``(m,)``: white-noise-equivalent signal variances (density units squared).
+
+    Raises
+    ------
+    InputError
+        A density of which nothing passes the CTF and wedge (an empty map).
     """
-    volume = torch.from_numpy(np.asarray(density, dtype=np.float32)).to(filters.ctf.device)
+    shape = tuple(int(v) for v in volumes.shape[1:])
     filtered = torch.fft.irfftn(
-        torch.fft.rfftn(volume) * filters.ctf * filters.wedge_sphere, s=volume.shape
+        torch.fft.rfftn(volumes.to(torch.float32), dim=(-3, -2, -1))
+        * (filters.ctf * filters.wedge_sphere),
+        s=shape,
     )
-    variance = float(filtered.to(torch.float64).var(correction=0))
-    if not (math.isfinite(variance) and variance > 0):
+    variance = filtered.to(torch.float64).var(dim=(1, 2, 3), correction=0)
+    if not bool(torch.all(torch.isfinite(variance) & (variance > 0))):
         raise InputError("structure density: no signal passes the CTF and wedge (empty map?)")
     return variance / filters.white_fraction
 
@@ -212,7 +222,7 @@ def paper_signal_variance(density: np.ndarray, filters: PaperFilters) -> float:
 def image_volumes_paper(
     volumes: torch.Tensor,
     noise_rngs: Sequence[np.random.Generator],
-    signal_variances: torch.Tensor,
+    signal_variances: torch.Tensor | None = None,
     *,
     snr: float,
     filters: PaperFilters,
@@ -226,7 +236,7 @@ def image_volumes_paper(
     noise_rngs
         One generator per volume (its two noise fields, ``ε₁`` then ``ε₂``).
     signal_variances
-        ``(m,)`` ``σ²_s`` of each volume's structure (:func:`paper_signal_variance`).
+        ``(m,)`` ``σ²_s`` per volume; ``None``: each volume's own (:func:`paper_signal_variance`).
     snr
         Nominal SNR: each noise field has variance ``0.5 · σ²_s / snr``.
     filters
@@ -244,6 +254,8 @@ def image_volumes_paper(
     device = volumes.device
     dims = (-3, -2, -1)
     outer = -filters.wedge_sphere * filters.bandpass  # minus: protein bright
+    if signal_variances is None:
+        signal_variances = paper_signal_variance(volumes, filters)
     spectrum = torch.fft.rfftn(volumes.to(torch.float32), dim=dims)
     signal = torch.fft.irfftn(spectrum * (outer * filters.ctf * filters.bandpass), s=shape)
     fields = np.stack([rng.standard_normal((2, *shape), dtype=np.float32) for rng in noise_rngs])

@@ -248,6 +248,7 @@ def simulate_subtomograms(
     mode: ImagingMode | None = None,
     noise_model: NoiseModel = "projection",
     normalize: bool = True,
+    signal_variance: Literal["subtomogram", "structure"] = "subtomogram",
     seed: int = 0,
     batch_size: int = 64,
     device: str = "cpu",
@@ -291,6 +292,10 @@ def simulate_subtomograms(
         Z-score each subtomogram (default). ``False`` leaves it at its simulated scale, which
         under ``noise_model="paper"`` differs between structures (its standard deviation tells
         the class).
+    signal_variance
+        Paper noise model only: ``σ²_s`` from each subtomogram's own rotated, shifted density
+        (``"subtomogram"``, default) or once per structure from its centred map
+        (``"structure"``). See ``docs/simulation.md`` for what each does to the measured SNR.
     seed
         Seed of everything random.
     batch_size
@@ -321,6 +326,10 @@ def simulate_subtomograms(
         mode = "tilt-series" if mode is None else mode
         check_imaging_mode(mode)
         check_simulation_options(snr=snr, voxel_size_a=voxel_size_a, mode=mode)
+    if signal_variance not in ("subtomogram", "structure"):
+        raise InputError(
+            f"signal variance {signal_variance!r}: expected 'subtomogram' or 'structure'"
+        )
     if not isinstance(normalize, bool):
         raise InputError(f"normalize {normalize!r}: expected True or False")
     if isinstance(n_per_class, bool) or int(n_per_class) != n_per_class or n_per_class < 1:
@@ -349,9 +358,9 @@ def simulate_subtomograms(
     signal_variances: dict[str, float] = {}
     paper: PaperFilters | None = None
     if paper_cpu is not None:
-        signal_variances = {
-            name: paper_signal_variance(references[name], paper_cpu) for name in names
-        }
+        centred = torch.from_numpy(np.stack([references[name] for name in names]))
+        values = paper_signal_variance(centred, paper_cpu).tolist()
+        signal_variances = dict(zip(names, values, strict=True))
         paper = replace(
             paper_cpu,
             bandpass=paper_cpu.bandpass.to(torch_device),
@@ -382,7 +391,7 @@ def simulate_subtomograms(
     stack = torch.from_numpy(np.stack([references[name] for name in names])).to(torch_device)
     matrices = torch.from_numpy(rotations.as_matrix()).to(torch_device, torch.float32)
     shifts_t = torch.from_numpy(shifts_zyx).to(torch_device, torch.float32)
-    variances_t = torch.tensor(
+    per_structure = torch.tensor(
         [signal_variances.get(name, 1.0) for name in names], dtype=torch.float64
     )
 
@@ -398,7 +407,9 @@ def simulate_subtomograms(
                 signal, noise = image_volumes_paper(
                     densities,
                     rngs,
-                    variances_t[torch.from_numpy(classes[start:stop])],
+                    per_structure[torch.from_numpy(classes[start:stop])]
+                    if signal_variance == "structure"
+                    else None,
                     snr=snr,
                     filters=paper,
                 )
@@ -450,7 +461,8 @@ def simulate_subtomograms(
     }
     if paper is not None:
         parameters["paper_bandpass_radius_voxels"] = paper.bandpass_radius
-        parameters["paper_signal_variance"] = signal_variances
+        parameters["paper_signal_variance"] = signal_variance
+        parameters["paper_structure_signal_variance"] = signal_variances
     references_ctf = {
         name: _filtered_by_ctf(vol, voxel_size_a, imaging, paper_cpu)
         for name, vol in references.items()
