@@ -82,7 +82,8 @@ def _brute_force_scores(particle, reference, rotation, wedge, weight, max_freque
 
 
 @pytest.mark.parametrize(("size", "weighted"), [(9, True), (8, False)])
-def test_the_score_is_the_brute_force_constrained_correlation(size, weighted):
+@pytest.mark.parametrize("max_shift", [2.0, 0.0])  # fewer shifts than particles: other GEMM
+def test_the_score_is_the_brute_force_constrained_correlation(size, weighted, max_shift):
     rng = np.random.default_rng(0)
     ball = sphere_mask((size,) * 3, size / 2 - 1.5)  # nothing on the outer shell
     reference = (rng.normal(size=(size,) * 3) * ball).astype(np.float32)
@@ -96,10 +97,11 @@ def test_the_score_is_the_brute_force_constrained_correlation(size, weighted):
         weight = weight * missing_wedge_mask((size,) * 3, tilt_range_deg=(-70.0, 70.0))
     found = search_global(
         particles, reference, rotation,
-        max_frequency=0.45, max_shift_px=2.0, tilt_range_deg=tilts, reference_weights=weight,
+        max_frequency=0.45, max_shift_px=max_shift, tilt_range_deg=tilts,
+        reference_weights=weight,
     )  # fmt: skip
     shifts = np.stack(np.meshgrid(*(np.arange(-2, 3),) * 3, indexing="ij"), -1).reshape(-1, 3)
-    shifts = shifts[np.linalg.norm(shifts, axis=1) <= 2.0]
+    shifts = shifts[np.linalg.norm(shifts, axis=1) <= max_shift]
     for i in range(2):
         wedge = missing_wedge_mask((size,) * 3, tilt_range_deg=tuple(tilts[i]))
         table = _brute_force_scores(particles[i], reference, rotation, wedge, weight, 0.45)
@@ -108,7 +110,8 @@ def test_the_score_is_the_brute_force_constrained_correlation(size, weighted):
         np.testing.assert_array_equal(found.shifts_zyx[i, 0], shifts[values.argmax()])
     refined = refine_local(
         particles, reference, Rotation.concatenate([rotation, rotation]), Rotation.identity(1),
-        max_frequency=0.45, max_shift_px=2.0, tilt_range_deg=tilts, reference_weights=weight,
+        max_frequency=0.45, max_shift_px=max_shift, tilt_range_deg=tilts,
+        reference_weights=weight,
     )  # fmt: skip
     np.testing.assert_allclose(refined.scores, found.scores, atol=1e-5)
 

@@ -24,7 +24,8 @@ def test_assigns_each_subtomogram_to_its_structure(tiny_set) -> None:
     runner_up = np.sort(result.scores, axis=1)[:, -2]
     assert np.all(result.best_scores - runner_up > 0.05)
     assert result.n_clusters == 3
-    assert result.n_rotations_scored == 69 + 2 * 33  # 60° grid + one 30° refinement of 2 hits
+    # 60° grid, one 30° lattice about 2 hits, a 15° polish of the best
+    assert result.n_rotations_scored == 69 + 2 * 33 + 19
 
 
 def test_recovers_a_known_rotation_and_shift_within_the_grid_step(tiny_set) -> None:

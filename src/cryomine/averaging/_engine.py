@@ -28,9 +28,10 @@ How it is made fast (``docs/averaging.md``):
   the norms are two ``(N, K) × (K, M)`` GEMMs.
 * **Coarse to fine**: a global grid (``uniform_rotation_grid``) is scored at the band its step
   can resolve, ``min(f, 2.5 / (δ S))`` (``δ`` in radians); the best ``n_hits`` distinct grid
-  rotations of each pair are then refined on local lattices with halving steps
-  (:func:`local_rotation_offsets`, band rising with the step, the last level at ``f``), the
-  shift within ±1 voxel of the previous level's.
+  rotations of each pair are refined on a local lattice at ``δ / 2``, the best of them on
+  lattices with further halving steps (:func:`local_rotation_offsets`, band rising with
+  ``1 / step``) and finally polished at half the finest step at the full band ``f``; the
+  shift within ±1 voxel of the previous stage's.
 
 Memory is bounded by chunking particles, rotations and candidates (``_CHUNK_ELEMENTS``).
 
@@ -334,6 +335,12 @@ def _phases(band: _Band, shifts: torch.Tensor) -> torch.Tensor:
     return torch.polar(torch.ones_like(angle), angle)
 
 
+def _interleaved(phases: torch.Tensor) -> torch.Tensor:
+    """``(2K, T)`` real rows ``Re E_k, -Im E_k`` per ``k``: ``view_as_real(X) @ it = Re(X E)``."""
+    k, t = phases.shape
+    return torch.stack([phases.real, -phases.imag], dim=1).reshape(2 * k, t)
+
+
 def _score_shared(
     particles: _Particles,
     rotated: torch.Tensor,
@@ -343,12 +350,16 @@ def _score_shared(
     """Best score ``(N, M)`` and shift index ``(N, M)`` over all shifts, shared rotations."""
     n, k = particles.spectrum.shape
     m, t = rotated.shape[0], phases.shape[1]
-    # Numerator Re Σ_k A_k G_kmt with G = conj(B) E, as one real GEMM of the interleaved
-    # (re, im) particle spectra against [Re G; -Im G] = view_as_real(conj G).
-    conj_g = rotated.T[:, :, None] * phases.conj()[:, None, :]  # (K, M, T)
-    right = torch.view_as_real(conj_g).permute(0, 3, 1, 2).reshape(2 * k, m * t)
-    left = torch.view_as_real(particles.spectrum).reshape(n, 2 * k)
-    value, index = (left @ right).reshape(n, m, t).max(dim=-1)
+    if n < t:  # per particle and rotation the product A conj(B), then all shifts at once
+        product = particles.spectrum[:, None] * rotated.conj()[None]  # (N, M, K)
+        numerator = torch.view_as_real(product).reshape(n * m, 2 * k) @ _interleaved(phases)
+    else:  # per rotation and shift conj(B) E, then all particles at once
+        # Re Σ_k A_k G_kmt with G = conj(B) E: the interleaved (re, im) particle spectra
+        # against [Re G; -Im G] = view_as_real(conj G).
+        conj_g = rotated.T[:, :, None] * phases.conj()[:, None, :]  # (K, M, T)
+        right = torch.view_as_real(conj_g).permute(0, 3, 1, 2).reshape(2 * k, m * t)
+        numerator = torch.view_as_real(particles.spectrum).reshape(n, 2 * k) @ right
+    value, index = numerator.reshape(n, m, t).max(dim=-1)
     power_r = particles.weight @ (rotated.abs() ** 2).T
     if support is None:
         power_p = particles.power.sum(dim=1, keepdim=True)
@@ -417,7 +428,7 @@ def _local(
     n, k = parts.spectrum.shape
     hits = q_all // n
     m, t = offsets_inverse.shape[0], window.shape[0]
-    phases = _phases(band, window)
+    stacked = _interleaved(_phases(band, window))
     q_chunk = max(1, _CHUNK_ELEMENTS // (2 * k * max(m, t)))
     best_score, best_offset, best_shift = [], [], []
     for q0 in range(0, q_all, q_chunk):
@@ -429,10 +440,9 @@ def _local(
         centre = centre_shifts[rows]  # (Q, 3)
         angle = 2.0 * math.pi * (centre @ band.k_zyx.T)
         shifted = parts.spectrum[owner] * torch.polar(torch.ones_like(angle), angle)
-        # Re Σ_k conj(B_qmk) F_qkt with F = A e^{2πik·(centre+δ)}: a batched real GEMM.
-        f = shifted[:, :, None] * phases[None]  # (Q, K, T)
-        right = torch.view_as_real(f).permute(0, 1, 3, 2).reshape(q, 2 * k, t)
-        numerator = torch.bmm(torch.view_as_real(rotated).reshape(q, m, 2 * k), right)
+        product = shifted[:, None] * rotated.conj()  # (Q, M, K)
+        numerator = torch.view_as_real(product).reshape(q * m, 2 * k) @ stacked
+        numerator = numerator.reshape(q, m, t)
         total = centre[:, None] + window[None]  # (Q, T, 3)
         allowed = total.norm(dim=-1) <= max_shift_px + 1e-6
         numerator = numerator.masked_fill(~allowed[:, None], -math.inf)
@@ -738,6 +748,25 @@ def refinement_steps(angular_step_deg: float, refine_to_deg: float | None) -> li
     return steps
 
 
+#: Offsets of the final polishing stage, in units of half the finest lattice step: the cube
+#: of rotation vectors within this radius (19 rotations at √2).
+_POLISH_RADIUS = math.sqrt(2.0)
+
+
+def _stages(steps: list[float], size: int, max_frequency: float) -> list[tuple[Rotation, float]]:
+    """``(offsets, band)`` of each refinement stage: one lattice per step, then a polish at
+    half the finest step at ``max_frequency`` (the identity alone without steps)."""
+    if not steps:
+        return [(Rotation.identity(1), max_frequency)]
+    stages = [
+        (local_rotation_offsets(step, 2.0 * step), band_for_step(step, size, max_frequency))
+        for step in steps
+    ]
+    polish = steps[-1] / 2.0
+    stages.append((local_rotation_offsets(polish, _POLISH_RADIUS * polish), max_frequency))
+    return stages
+
+
 def align_to_references(
     particles: torch.Tensor | np.ndarray,
     references: torch.Tensor | np.ndarray,
@@ -758,12 +787,15 @@ def align_to_references(
 
     1. Global: ``uniform_rotation_grid(angular_step_deg)``, band
        ``min(max_frequency, 2.5 / (δ S))``, every integer shift within ``max_shift_px``.
-    2. The ``n_hits`` best grid rotations of each pair at least ``1.5 δ`` apart are refined,
-       level by level, over ``current * local_rotation_offsets(s, 2 s)`` for the steps
-       ``s = δ / 2, δ / 4, …`` down to ``refine_to_deg`` (band rising with ``1 / s``; the last
-       level at ``max_frequency``), the shift within ±1 voxel of the previous level's.
-    3. Per pair the best refined hit is returned; without refinement levels the grid hit is
-       rescored at ``max_frequency``.
+    2. The ``n_hits`` best grid rotations of each pair at least ``1.5 δ`` apart are refined
+       over ``current * local_rotation_offsets(δ / 2, δ)``; the best of them then level by
+       level over ``local_rotation_offsets(s, 2 s)`` for ``s = δ / 4, …`` down to
+       ``refine_to_deg`` (band ``min(max_frequency, 2.5 / (s S))``), and finally over the
+       19 rotations ``local_rotation_offsets(s / 2, s / √2)`` about it at ``max_frequency``
+       (``s`` the finest step). Each stage searches the shift within ±1 voxel of the
+       previous one's (and within ``max_shift_px``).
+    3. Without refinement levels (``refine_to_deg`` None or above ``δ / 2``) the best grid
+       hit is rescored at ``max_frequency``.
 
     Arguments as :func:`search_global` (volumes z, y, x; rotations reference→particle, x, y, z
     vectors; shifts z, y, x voxels); ``progress(done, total)`` is called after each stage.
@@ -790,7 +822,7 @@ def align_to_references(
     grid = uniform_rotation_grid(angular_step_deg)
     steps = refinement_steps(angular_step_deg, refine_to_deg)
     hits = min(n_hits, len(grid))
-    total, done = 1 + max(1, len(steps)), 0
+    total, done = 1 + len(steps) + 1, 0
     grid_inverse = _inverse_zyx(grid, dev)
     grid_quats_t = torch.as_tensor(grid.as_quat(), dtype=torch.float32, device=dev)
     grid_quats = np.asarray(grid.as_quat(), dtype=np.float64)
@@ -808,23 +840,20 @@ def align_to_references(
     done += 1
     if progress is not None:
         progress(done, total)
-    levels = steps or [None]
+    stages = _stages(steps, size, max_frequency)
     scores = np.zeros((n, n_refs, hits))
-    for level, step in enumerate(levels):
-        last = level == len(levels) - 1
-        if step is None:
-            offsets, frequency = Rotation.identity(1), max_frequency
-        else:
-            offsets = local_rotation_offsets(step, 2.0 * step)
-            frequency = max_frequency if last else band_for_step(step, size, max_frequency)
+    n_scored = len(grid)
+    for stage, (offsets, frequency) in enumerate(stages):
         scores, quats, shifts = _refine_pairs(
             setup, quats, shifts, offsets, max_frequency=frequency,
             max_shift_px=max_shift_px, shift_radius_px=1.0,
         )  # fmt: skip
+        n_scored += quats.shape[2] * len(offsets)
+        if stage == 0 and quats.shape[2] > 1:  # later stages refine the best hit only
+            pick = (*np.indices(scores.shape[:2]), scores.argmax(axis=2))
+            scores, quats, shifts = (a[pick][:, :, None] for a in (scores, quats, shifts))
         done += 1
         if progress is not None:
             progress(done, total)
-    best = scores.argmax(axis=2)
-    pick = (*np.indices(best.shape), best)
-    n_scored = len(grid) + hits * sum(len(local_rotation_offsets(s, 2 * s)) for s in steps)
+    pick = (*np.indices(scores.shape[:2]), scores.argmax(axis=2))
     return EngineResult(scores[pick], quats[pick], shifts[pick], n_scored)

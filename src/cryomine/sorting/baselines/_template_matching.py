@@ -9,14 +9,15 @@ observe (the particle's missing wedge and the scoring band ``max_frequency``), n
 both maps' power there, every integer translation within ``max_shift_px``; all subtomograms are
 scored against all references at once, each reference rotated once per grid rotation.
 Rotations are searched coarse to fine: a global uniform grid at ``angular_step_deg`` (scored at
-the band the step resolves), then local lattices (33 rotations) about the best ``n_hits``
-distinct grid rotations with halving steps down to ``refine_to_deg``, the last at
-``max_frequency``.
+the band the step resolves), then local lattices (33 rotations) with halving steps down to
+``refine_to_deg`` — the first about the best ``n_hits`` distinct grid rotations, the rest about
+the best of them — and a 19-rotation polish at half the finest step, at ``max_frequency``.
 
 Cost per subtomogram and reference: ``uniform_rotation_grid_size(angular_step_deg)`` grid
-rotations (551 at 30°, 1857 at 20°) plus ``33 · n_hits`` per refinement level, each a
-matrix-product row over the band's Fourier voxels (about 12 ms per pair at 24³, 30° → 7.5°,
-on 2 CPU cores; ``benchmarks/results/alignment_engine.md``).
+rotations (551 at 30°, 1857 at 20°) plus ``33 · n_hits`` for the first refinement level, 33 for
+each further one and 19 for the polish (at 30° → 7.5°: 551 + 66 + 33 + 19 = 669), each a
+matrix-product row over the band's Fourier voxels; ``benchmarks/results/alignment_engine.md``
+has the measured cost per pair.
 """
 
 from __future__ import annotations
