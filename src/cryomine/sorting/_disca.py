@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import ConvergenceWarning
 
 from cryomine._device import resolve_device
 from cryomine.errors import InputError
 from cryomine.sorting._ddbi import ddbi
-from cryomine.sorting._mixture import fit_pca, select_mixture
+from cryomine.sorting._invariance import cube_rotations
+from cryomine.sorting._mixture import check_covariance_types, fit_pca, select_mixture
 from cryomine.sorting._persist import (
     CHECKPOINT_NAME,
     arrays_from_fit,
@@ -34,19 +39,37 @@ from cryomine.sorting._state import (
 from cryomine.sorting._training import extract_features, train_epoch, train_head
 from cryomine.sorting._yopo import MIN_BOX_SIZE, YOPO, YOPOHead
 
-__all__ = ["DISCA"]
+__all__ = ["DISCA", "PRESETS"]
 
 logger = logging.getLogger(__name__)
 
-_PARAMS = (
-    "k_range", "k_candidates", "max_iter", "width", "batch_size", "pca_components", "device",
-    "random_state", "head_epochs", "head_learning_rate", "learning_rate", "learning_rate_decay",
-    "label_smoothing", "label_smoothing_decay", "tol", "mixed_precision", "lowpass_a",
-    "voxel_size_a",
-)  # fmt: skip
+#: Settings of the two presets. ``cryomine`` is the constructor's default; ``paper`` is the
+#: specification of ../shared/docs/DISCA.md exactly (no input filter, full covariances and no
+#: smallest-cluster rule, one epoch per iteration at lr 1e-5, stop when fewer than 0.1 % of
+#: labels change). Each departure of ``cryomine`` is listed with its measured reason in
+#: docs/disca.md. The newer options (other covariance models, several starts, rotation-averaged
+#: features, a floor on training steps and iterations) are off in both until measured on the
+#: validation structures.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cryomine": {
+        "lowpass_a": "auto", "covariance_types": ("full",), "n_init": 1,
+        "min_cluster_size": None, "feature_rotations": 1, "learning_rate": 1e-5,
+        "min_steps": 0, "min_iter": 0, "zscore": True,
+    },
+    "paper": {
+        "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_cluster_size": 1,
+        "feature_rotations": 1, "learning_rate": 1e-5, "min_steps": 0, "min_iter": 0,
+        "zscore": True,
+    },
+}  # fmt: skip
 #: Features of the first this many subtomograms are kept to measure ``feature_change``.
 _N_PROBE = 256
 _RESUMABLE = {"max_iter", "device", "mixed_precision"}
+
+
+def _parameter_vector(module: torch.nn.Module) -> torch.Tensor:
+    """All trainable weights of ``module`` as one detached float64 CPU vector."""
+    return torch.cat([p.detach().double().cpu().flatten() for p in module.parameters()])
 
 
 def _cpu_generator(rng: np.random.Generator) -> torch.Generator:
@@ -62,12 +85,13 @@ def _relative_change(features: np.ndarray, previous: np.ndarray | None) -> float
     return float(np.linalg.norm(features - previous)) / scale if scale > 0 else None
 
 
-class DISCA:
+class DISCA(ClusterMixin, BaseEstimator):
     """Deep Iterative Subtomogram Clustering Approach (Zeng et al., PNAS 2023).
 
-    Alternates (E) PCA + Gaussian mixtures with K chosen by BIC on YOPO features and (M) one
-    epoch of YOPO training on the smoothed mixture labels, originals plus a rotated copy of
-    each. The answer is the iteration with the lowest DDBI. See ``docs/disca.md``.
+    Alternates (E) PCA + Gaussian mixtures with K (and the covariance model) chosen by BIC on
+    YOPO features and (M) YOPO training on the smoothed mixture labels, originals plus a rotated
+    copy of each. The answer is the iteration with the lowest DDBI. The defaults are cryomine's
+    preset; ``DISCA.from_preset("paper")`` is the paper's specification. See ``docs/disca.md``.
 
     Parameters
     ----------
@@ -94,7 +118,26 @@ class DISCA:
     label_smoothing, label_smoothing_decay
         Target smoothing at iteration t: ``alpha = label_smoothing · decay^(t+1)``.
     tol
-        Stop when fewer than this fraction of labels change (K unchanged).
+        Stop when fewer than this fraction of labels change (K unchanged), once ``min_iter``
+        iterations have run and the network has been trained at least once.
+    min_iter
+        Iterations that must run before convergence may be declared.
+    min_steps
+        Floor on optimizer steps per M-step: the epoch is repeated ``ceil(min_steps /
+        steps per epoch)`` times (0: one epoch, the paper's rule).
+    covariance_types
+        Covariance models tried for every candidate K (``"full"``, ``"diag"``, ``"tied"``,
+        ``"spherical"``); the model is chosen together with K by BIC.
+    n_init
+        Fresh mixture starts per K and covariance type (the warm start comes on top).
+    min_cluster_size
+        Smallest component (soft count) a fit may have to be eligible; ``None``: PCA
+        dimensions + 1; 1: no rule (the paper).
+    feature_rotations
+        Features are averaged over this many exact 90° rotations of each box (1 … 24; 1: none).
+    zscore
+        Z-score each subtomogram (after the low-pass). ``False`` reproduces the reference code's
+        unnormalised input.
     mixed_precision
         bf16/fp16 autocast on CUDA (never used on a CPU).
     lowpass_a
@@ -120,18 +163,23 @@ class DISCA:
     best_iteration_ : int
         Iteration the answer comes from.
     history_ : list of dict
-        Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → BIC),
-        ``n_clusters``, ``warm_bic`` / ``fresh_bic`` / ``warm_used``, ``ddbi``,
+        Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → lowest BIC),
+        ``candidates`` (every mixture fit: K, covariance, start, BIC, smallest component,
+        eligible), ``n_clusters``, ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
+        ``warm_used``, ``ddbi``,
         ``label_change`` (fraction of labels differing from the previous iteration; ids are
         matched only when K is unchanged), ``feature_change`` (``‖F − F_prev‖ / ‖F_prev‖``
         of the features of the first 256 subtomograms against the previous iteration's;
         ``None`` at iteration 0), ``best_iteration``, and for iterations that trained
-        ``alpha``, ``learning_rate``, ``head_loss`` (when K changed), ``loss``; ``timings_s``
-        (``features``, ``mixture``, ``train``).
+        ``alpha``, ``learning_rate``, ``head_loss`` (when K changed), ``loss``, ``epochs``,
+        ``steps`` (optimizer steps) and ``weight_change`` (``‖θ − θ_before‖ / ‖θ_before‖`` of
+        the trunk's weights over that M-step); ``timings_s`` (``features``, ``mixture``,
+        ``train``).
     n_iter_ : int
         Iterations run.
     converged_ : bool
-        Whether the labels stopped changing before ``max_iter``.
+        Whether the labels stopped changing before ``max_iter`` (a ``ConvergenceWarning`` says
+        so when they did not).
     device_ : str
         Torch device used.
     lowpass_fraction_ : float or None
@@ -158,6 +206,13 @@ class DISCA:
         label_smoothing: float = 0.2,
         label_smoothing_decay: float = 0.9,
         tol: float = 1e-3,
+        min_iter: int = 0,
+        min_steps: int = 0,
+        covariance_types: Sequence[str] = ("full",),
+        n_init: int = 1,
+        min_cluster_size: int | None = None,
+        feature_rotations: int = 1,
+        zscore: bool = True,
         mixed_precision: bool = True,
         lowpass_a: float | str | None = "auto",
         voxel_size_a: float | None = None,
@@ -177,17 +232,32 @@ class DISCA:
         self.label_smoothing = label_smoothing
         self.label_smoothing_decay = label_smoothing_decay
         self.tol = tol
+        self.min_iter = min_iter
+        self.min_steps = min_steps
+        self.covariance_types = covariance_types
+        self.n_init = n_init
+        self.min_cluster_size = min_cluster_size
+        self.feature_rotations = feature_rotations
+        self.zscore = zscore
         self.mixed_precision = mixed_precision
         self.lowpass_a = lowpass_a
         self.voxel_size_a = voxel_size_a
 
     # ----------------------------------------------------------------------------- parameters
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as JSON-ready values."""
-        params = {name: getattr(self, name) for name in _PARAMS}
-        params["k_range"] = list(params["k_range"])
+    @classmethod
+    def from_preset(cls, preset: str = "cryomine", **overrides: Any) -> DISCA:
+        """A DISCA with a preset's settings (:data:`PRESETS`), then ``overrides`` on top."""
+        if preset not in PRESETS:
+            raise InputError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[preset], **overrides})
+
+    def json_params(self) -> dict[str, Any]:
+        """Hyperparameters as JSON-ready values (for run records, checkpoints and ``save``)."""
+        params = self.get_params()
+        params["k_range"] = [int(k) for k in params["k_range"]]
         if params["k_candidates"] is not None:
             params["k_candidates"] = [int(k) for k in params["k_candidates"]]
+        params["covariance_types"] = list(params["covariance_types"])
         return params
 
     def _candidates(self) -> list[int]:
@@ -212,11 +282,21 @@ class DISCA:
             raise InputError(f"head_epochs {self.head_epochs}: expected >= 0")
         if not 0 <= self.tol < 1:
             raise InputError(f"tol {self.tol}: expected a fraction in [0, 1)")
+        for name in ("min_iter", "min_steps"):
+            if int(getattr(self, name)) < 0:
+                raise InputError(f"{name} {getattr(self, name)!r}: expected an integer >= 0")
+        if int(self.n_init) < 1:
+            raise InputError(f"n_init {self.n_init!r}: expected a positive number of starts")
+        if self.min_cluster_size is not None and int(self.min_cluster_size) < 1:
+            raise InputError(f"min_cluster_size {self.min_cluster_size!r}: expected >= 1 or None")
+        check_covariance_types(self.covariance_types)
+        cube_rotations(self.feature_rotations)
 
     # ------------------------------------------------------------------------------------ fit
     def fit(
         self,
-        data: Any,
+        X: Any,
+        y: None = None,
         *,
         checkpoint_dir: Path | str | None = None,
         resume: bool = False,
@@ -227,9 +307,11 @@ class DISCA:
 
         Parameters
         ----------
-        data
+        X
             A :class:`cryomine.io.ParticleSet` (streamed in batches) or an ``(N, S, S, S)``
-            array, ``S >= 21``; each subtomogram is z-scored.
+            array, ``S >= 21``; each subtomogram is z-scored (unless ``zscore=False``).
+        y
+            Ignored (scikit-learn's signature).
         checkpoint_dir
             Directory for a checkpoint after every iteration (model, optimizer, RNG states,
             history, labels, best so far).
@@ -248,7 +330,9 @@ class DISCA:
         """
         self._validate()
         candidates = self._candidates()
-        source = as_source(data, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a)
+        source = as_source(
+            X, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a, zscore=self.zscore
+        )
         self.fit_voxel_size_a_ = source.voxel_size_a or self.voxel_size_a
         if source.box_size < MIN_BOX_SIZE:
             raise InputError(
@@ -266,7 +350,7 @@ class DISCA:
         loop = LoopState()
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         if resume and checkpoint is not None and checkpoint.is_dir():
-            loop = read_checkpoint(checkpoint, self.get_params(), _RESUMABLE, net, source.n)
+            loop = read_checkpoint(checkpoint, self.json_params(), _RESUMABLE, net, source.n)
             logger.info("resuming DISCA at iteration %d from %s", loop.iteration, checkpoint)
 
         if loop.m_step_pending and not loop.finished and loop.iteration < self.max_iter:
@@ -286,9 +370,13 @@ class DISCA:
             start = time.perf_counter()
             pca = fit_pca(features, self.pca_components)
             reduced = pca.transform(features)
+            previous_type = loop.history[-1]["covariance_type"] if loop.history else None
             selection = select_mixture(
-                reduced, k_candidates=candidates, previous_labels=loop.labels, rng=rng
-            )
+                reduced, k_candidates=candidates, previous_labels=loop.labels,
+                previous_covariance_type=previous_type, rng=rng,
+                min_cluster_size=self.min_cluster_size,
+                covariance_types=tuple(self.covariance_types), n_init=int(self.n_init),
+            )  # fmt: skip
             score = ddbi(reduced, selection.labels)
             mixture_s = time.perf_counter() - start
             changed = None
@@ -296,7 +384,9 @@ class DISCA:
             if loop.labels is not None:
                 changed = float(np.mean(selection.labels != loop.labels))
                 same_k = selection.n_clusters == int(loop.labels.max()) + 1
-                converged = same_k and changed < self.tol
+                trained = any(e.get("steps", 0) > 0 for e in loop.history)
+                may_stop = t + 1 >= int(self.min_iter) and (trained or int(self.min_steps) == 0)
+                converged = may_stop and same_k and changed < self.tol
             if score < loop.best.ddbi or loop.best.labels is None:
                 loop.best = BestFit(
                     ddbi=score, iteration=t, labels=selection.labels,
@@ -307,7 +397,9 @@ class DISCA:
             entry: dict[str, Any] = {
                 "iteration": t,
                 "candidate_bic": {str(k): v for k, v in selection.bic.items()},
+                "candidates": selection.candidates,
                 "n_clusters": selection.n_clusters,
+                "covariance_type": selection.covariance_type,
                 "warm_bic": selection.warm_bic,
                 "fresh_bic": selection.fresh_bic,
                 "warm_used": selection.warm_used,
@@ -334,12 +426,25 @@ class DISCA:
                 score, "-" if changed is None else f"{changed:.4f}",
             )  # fmt: skip
             if checkpoint is not None:
-                write_checkpoint(checkpoint, self.get_params(), loop, net)
+                write_checkpoint(checkpoint, self.json_params(), loop, net)
             if callback is not None:
                 callback(entry)
 
         self._finish(loop, trunk, source, device)
+        if not self.converged_:
+            warnings.warn(
+                f"DISCA stopped at max_iter={self.max_iter} before the labels settled "
+                f"({self._last_change_text()}); the answer is the best-DDBI iteration "
+                f"{self.best_iteration_}. Try a larger max_iter (fit(..., resume=True) with a "
+                "checkpoint continues), a larger tol, or more training per iteration (min_steps).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
+
+    def _last_change_text(self) -> str:
+        change = self.history_[-1]["label_change"] if self.history_ else None
+        return "no previous labels" if change is None else f"{100 * change:.2f} % changed last"
 
     def _m_step(
         self,
@@ -357,6 +462,7 @@ class DISCA:
         alpha = self.label_smoothing * self.label_smoothing_decay ** (t + 1)
         lr = self.learning_rate * self.learning_rate_decay ** (t + 1)
         start = time.perf_counter()
+        before = _parameter_vector(net.trunk)
         head_loss = None
         if net.head is None or net.head.n_clusters != n_clusters:
             net.head = YOPOHead(
@@ -373,18 +479,29 @@ class DISCA:
         assert net.optimizer is not None
         for group in net.optimizer.param_groups:
             group["lr"] = lr
-        loss = train_epoch(
-            net.trunk, net.head, net.optimizer, source, labels, alpha=alpha,
-            batch_size=self.batch_size, rng=net.rng, generator=net.generator, device=device,
-            mixed_precision=self.mixed_precision, progress=progress,
-        )  # fmt: skip
-        entry.update({"alpha": alpha, "learning_rate": lr, "head_loss": head_loss, "loss": loss})
+        steps_per_epoch = max(1, (2 * source.n) // self.batch_size)
+        epochs = max(1, math.ceil(int(self.min_steps) / steps_per_epoch))
+        losses, steps = [], 0
+        for _ in range(epochs):
+            loss, taken = train_epoch(
+                net.trunk, net.head, net.optimizer, source, labels, alpha=alpha,
+                batch_size=self.batch_size, rng=net.rng, generator=net.generator,
+                device=device, mixed_precision=self.mixed_precision, progress=progress,
+            )  # fmt: skip
+            losses.append(loss)
+            steps += taken
+        after = _parameter_vector(net.trunk)
+        entry.update({
+            "alpha": alpha, "learning_rate": lr, "head_loss": head_loss, "loss": losses[-1],
+            "epochs": epochs, "steps": steps,
+            "weight_change": float(torch.linalg.norm(after - before) / torch.linalg.norm(before)),
+        })  # fmt: skip
         entry["timings_s"]["train"] = time.perf_counter() - start
 
     def _features(self, trunk: YOPO, source: SubtomogramSource, device: torch.device) -> np.ndarray:
         return extract_features(
             trunk, source, batch_size=self.batch_size, device=device,
-            mixed_precision=self.mixed_precision,
+            mixed_precision=self.mixed_precision, n_rotations=int(self.feature_rotations),
         )  # fmt: skip
 
     def _finish(
@@ -420,7 +537,10 @@ class DISCA:
         """YOPO features ``(N, 1024)`` float32 of a particle set or ``(N, S, S, S)`` array."""
         self._check_fitted()
         source = as_source(
-            data, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a or self.fit_voxel_size_a_
+            data,
+            lowpass_a=self.lowpass_a,
+            voxel_size_a=self.voxel_size_a or self.fit_voxel_size_a_,
+            zscore=self.zscore,
         )
         if source.box_size < MIN_BOX_SIZE:
             raise InputError(
@@ -438,9 +558,9 @@ class DISCA:
         """0-based cluster ``(N,)`` of each subtomogram of a particle set or array."""
         return self.predict_proba(data).argmax(axis=1)
 
-    def fit_predict(self, data: Any, **fit_options: Any) -> np.ndarray:
-        """``fit(data, **fit_options).labels_``."""
-        return self.fit(data, **fit_options).labels_
+    def fit_predict(self, X: Any, y: None = None, **fit_options: Any) -> np.ndarray:
+        """``fit(X, **fit_options).labels_``."""
+        return self.fit(X, **fit_options).labels_
 
     def save(self, path: Path | str, *, overwrite: bool = False) -> Path:
         """Save the fitted model to directory ``path``: config JSON, weights, PCA + mixture npz."""
@@ -448,7 +568,7 @@ class DISCA:
         path = Path(path)
         meta = {
             "format": "cryomine-disca-1",
-            "params": self.get_params(),
+            "params": self.json_params(),
             "n_clusters": self.n_clusters_,
             "ddbi": self.ddbi_,
             "best_iteration": self.best_iteration_,
@@ -472,7 +592,12 @@ class DISCA:
             raise InputError(f"{path}: not a saved DISCA model (format {meta.get('format')!r})")
         params = dict(meta["params"])
         params["k_range"] = tuple(params["k_range"])
-        params.setdefault("lowpass_a", None)  # models saved before the low-pass had none
+        # models saved before an option existed were fitted as the paper's specification
+        # (no low-pass), with full covariances, no rotation averaging and z-scored input
+        legacy = {**PRESETS["paper"], "lowpass_a": None}
+        for name, value in legacy.items():
+            params.setdefault(name, value)
+        params["covariance_types"] = tuple(params["covariance_types"])
         if device is not None:
             params["device"] = device
         model = cls(**params)

@@ -17,9 +17,11 @@ from threadpoolctl import threadpool_limits
 from cryomine.errors import InputError
 
 __all__ = [
+    "COVARIANCE_TYPES",
     "MixtureParams",
     "MixtureSelection",
     "PCAProjection",
+    "check_covariance_types",
     "fit_pca",
     "match_labels",
     "select_mixture",
@@ -60,9 +62,34 @@ def fit_pca(features: np.ndarray, n_components: int) -> PCAProjection:
     return PCAProjection(mean=pca.mean_.copy(), components=pca.components_.copy())
 
 
+#: Covariance models a mixture can use, as scikit-learn names them (mclust: VVV, VVI, EEE, VII).
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+
+
+def _precisions(covariance_type: str, precisions_cholesky: np.ndarray) -> np.ndarray:
+    """Precisions from scikit-learn's Cholesky factors, in that covariance type's shape."""
+    if covariance_type == "full":
+        return precisions_cholesky @ np.swapaxes(precisions_cholesky, 1, 2)
+    if covariance_type == "tied":
+        return precisions_cholesky @ precisions_cholesky.T
+    return precisions_cholesky**2
+
+
+def check_covariance_types(covariance_types: Sequence[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated covariance types (order kept); ``InputError`` names a bad one."""
+    types = tuple(dict.fromkeys(str(c) for c in covariance_types))
+    bad = [c for c in types if c not in COVARIANCE_TYPES]
+    if bad or not types:
+        raise InputError(
+            f"covariance types {list(covariance_types)!r}: expected one or more of "
+            f"{', '.join(COVARIANCE_TYPES)}"
+        )
+    return types
+
+
 @dataclass(frozen=True)
 class MixtureParams:
-    """A full-covariance Gaussian mixture in PCA space.
+    """A Gaussian mixture in PCA space, arrays in scikit-learn's layout for its covariance type.
 
     Attributes
     ----------
@@ -71,15 +98,19 @@ class MixtureParams:
     means
         ``(K, d)`` component means.
     covariances
-        ``(K, d, d)`` component covariances.
+        ``(K, d, d)`` (full), ``(d, d)`` (tied), ``(K, d)`` (diag) or ``(K,)`` (spherical).
     precisions_cholesky
-        ``(K, d, d)`` Cholesky factors of the precisions, as scikit-learn stores them.
+        Cholesky factors of the precisions, same shape as ``covariances``, as scikit-learn
+        stores them.
+    covariance_type
+        One of :data:`COVARIANCE_TYPES`.
     """
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+    covariance_type: str = "full"
 
     @property
     def n_clusters(self) -> int:
@@ -92,18 +123,21 @@ class MixtureParams:
             means=model.means_.copy(),
             covariances=model.covariances_.copy(),
             precisions_cholesky=model.precisions_cholesky_.copy(),
+            covariance_type=str(model.covariance_type),
         )
 
     def to_sklearn(self) -> GaussianMixture:
         """A fitted :class:`~sklearn.mixture.GaussianMixture` with these parameters."""
         model = GaussianMixture(
-            n_components=self.n_clusters, covariance_type="full", reg_covar=REG_COVAR
+            n_components=self.n_clusters,
+            covariance_type=self.covariance_type,
+            reg_covar=REG_COVAR,
         )
         model.weights_ = self.weights
         model.means_ = self.means
         model.covariances_ = self.covariances
         model.precisions_cholesky_ = self.precisions_cholesky
-        model.precisions_ = self.precisions_cholesky @ np.swapaxes(self.precisions_cholesky, 1, 2)
+        model.precisions_ = _precisions(self.covariance_type, self.precisions_cholesky)
         model.converged_ = True
         model.n_iter_ = 0
         model.lower_bound_ = -np.inf
@@ -119,11 +153,15 @@ class MixtureParams:
         """Components ``order[0], order[1], …`` as components 0, 1, …; weights renormalised."""
         order = np.asarray(order, dtype=int)
         weights = self.weights[order]
+        shared = self.covariance_type == "tied"  # one covariance for all components
         return MixtureParams(
             weights=weights / weights.sum(),
             means=self.means[order],
-            covariances=self.covariances[order],
-            precisions_cholesky=self.precisions_cholesky[order],
+            covariances=self.covariances if shared else self.covariances[order],
+            precisions_cholesky=(
+                self.precisions_cholesky if shared else self.precisions_cholesky[order]
+            ),
+            covariance_type=self.covariance_type,
         )
 
 
@@ -140,15 +178,19 @@ class MixtureSelection:
     probabilities
         ``(N, K)`` posteriors.
     bic
-        BIC of the best fit for each candidate K.
+        For each candidate K, the lowest BIC of any fit (any covariance type or start).
     warm_bic, fresh_bic
-        BIC of the warm-started and the fresh fit at the previous K (``None`` without previous
-        labels).
+        At the previous K and covariance type: BIC of the warm-started fit and of the best fresh
+        fit (``None`` without previous labels).
     warm_used
-        Whether the warm-started fit was kept (``None`` without previous labels).
+        Whether the chosen fit is the warm-started one (``None`` without previous labels).
     rejected
-        Candidate Ks whose best fit had a component with fewer than ``min_cluster_size``
-        (soft) members, and so were not eligible (their BIC is still in ``bic``).
+        Candidate Ks for which no fit (of any covariance type or start) was eligible: each had
+        a component with fewer than ``min_cluster_size`` (soft) members.
+    candidates
+        Every fit made, JSON-ready: ``k``, ``covariance``, ``start`` (``"warm"`` or
+        ``"fresh"``), ``bic``, ``smallest`` (soft size of the smallest component) and
+        ``eligible``.
     """
 
     params: MixtureParams
@@ -159,42 +201,66 @@ class MixtureSelection:
     fresh_bic: float | None = None
     warm_used: bool | None = None
     rejected: list[int] = field(default_factory=list)
+    candidates: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def n_clusters(self) -> int:
         return self.params.n_clusters
 
+    @property
+    def covariance_type(self) -> str:
+        return self.params.covariance_type
 
-def _fit(reduced: np.ndarray, n_clusters: int, **init: object) -> GaussianMixture:
+
+def _fit(
+    reduced: np.ndarray, n_clusters: int, covariance_type: str, **init: object
+) -> GaussianMixture:
     model = GaussianMixture(
-        n_components=n_clusters, covariance_type="full", reg_covar=REG_COVAR, **init
+        n_components=n_clusters, covariance_type=covariance_type, reg_covar=REG_COVAR, **init
     )
     with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(reduced)
     for warning in caught:
-        logger.debug("mixture K=%d: %s", n_clusters, warning.message)
+        logger.debug("mixture K=%d %s: %s", n_clusters, covariance_type, warning.message)
     return model
 
 
-def _warm_init(reduced: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray] | None:
-    """Weights n_j/N, means and precisions of the previous clusters (``None`` if < 2 usable)."""
+def _warm_init(
+    reduced: np.ndarray, labels: np.ndarray, covariance_type: str
+) -> dict[str, np.ndarray] | None:
+    """Weights n_j/N, means and precisions of the previous clusters (``None`` if < 2 usable).
+
+    Precisions are in ``covariance_type``'s layout: per-cluster inverse covariances (full),
+    the inverse of the pooled within-cluster covariance (tied), inverse per-axis variances
+    (diag) or the inverse mean variance (spherical).
+    """
     dim = reduced.shape[1]
     clusters = [c for c in np.unique(labels) if np.count_nonzero(labels == c) >= 2]
     if len(clusters) < 2:
         return None
-    weights, means, precisions = [], [], []
+    weights, means, covariances = [], [], []
     for cluster in clusters:
         members = reduced[labels == cluster]
         weights.append(len(members))
         means.append(members.mean(axis=0))
-        covariance = np.cov(members, rowvar=False).reshape(dim, dim)
-        precisions.append(np.linalg.inv(covariance + REG_COVAR * np.eye(dim)))
+        covariances.append(np.cov(members, rowvar=False).reshape(dim, dim))
     weights_arr = np.asarray(weights, dtype=np.float64)
+    cov = np.asarray(covariances)
+    eye = np.eye(dim)
+    if covariance_type == "full":
+        precisions = np.linalg.inv(cov + REG_COVAR * eye)
+    elif covariance_type == "tied":
+        pooled = np.einsum("k,kij->ij", weights_arr - 1, cov) / (weights_arr.sum() - len(cov))
+        precisions = np.linalg.inv(pooled + REG_COVAR * eye)
+    elif covariance_type == "diag":
+        precisions = 1.0 / (np.diagonal(cov, axis1=1, axis2=2) + REG_COVAR)
+    else:
+        precisions = 1.0 / (np.diagonal(cov, axis1=1, axis2=2).mean(axis=1) + REG_COVAR)
     return {
         "weights_init": weights_arr / weights_arr.sum(),
         "means_init": np.asarray(means),
-        "precisions_init": np.asarray(precisions),
+        "precisions_init": precisions,
     }
 
 
@@ -225,16 +291,21 @@ def select_mixture(
     *,
     k_candidates: Sequence[int],
     previous_labels: np.ndarray | None = None,
+    previous_covariance_type: str | None = None,
     rng: np.random.Generator,
     min_cluster_size: int | None = None,
+    covariance_types: Sequence[str] = ("full",),
+    n_init: int = 1,
 ) -> MixtureSelection:
-    """Fit a Gaussian mixture for every candidate K and keep the one with the lowest BIC.
+    """Fit Gaussian mixtures for every candidate K and covariance type; keep the lowest BIC.
 
-    Only fits whose every component holds at least ``min_cluster_size`` samples (soft count
-    ``weight · N``) are eligible: a full ``d × d`` covariance estimated from ``d`` or fewer
-    samples is singular, its likelihood is bounded only by ``reg_covar`` and BIC then rewards
-    ever more tiny clusters (measured in ``docs/disca.md``). If no candidate is eligible, the
-    lowest BIC of all wins.
+    The covariance model is chosen together with K by BIC, as mclust does. Only fits whose
+    every component holds at least ``min_cluster_size`` samples (soft count ``weight · N``) are
+    eligible: a ``d``-dimensional component estimated from ``d`` or fewer samples is degenerate
+    (its likelihood is bounded only by ``reg_covar``) and BIC then rewards ever more tiny
+    clusters (measured in ``docs/disca.md``). For each (K, covariance type) the best *eligible*
+    start is kept, so an eligible warm fit never loses to an ineligible fresh one. If no fit is
+    eligible, the lowest BIC of all wins (with a warning).
 
     Parameters
     ----------
@@ -243,14 +314,21 @@ def select_mixture(
     k_candidates
         Numbers of components to try (those above N are skipped).
     previous_labels
-        ``(N,)`` 0-based labels of the previous iteration, ids ``0 … K_prev - 1``. At K_prev a
-        fit warm-started from these clusters competes with a fresh one (the better BIC wins;
-        K_prev is tried even if not a candidate), and when K_prev is chosen again the new ids are
-        matched to the previous ones with the Hungarian algorithm.
+        ``(N,)`` 0-based labels of the previous iteration, ids ``0 … K_prev - 1``. At K_prev,
+        for each covariance type, a fit warm-started from these clusters competes with the fresh
+        ones (K_prev is tried even if not a candidate), and when K_prev is chosen again the new
+        ids are matched to the previous ones with the Hungarian algorithm.
+    previous_covariance_type
+        Covariance type of the previous iteration's answer: ``warm_bic`` / ``fresh_bic`` are
+        reported at it (default: the first of ``covariance_types``).
     rng
         Source of the random starts.
     min_cluster_size
         Smallest eligible component (samples); ``None``: ``d + 1``.
+    covariance_types
+        Covariance models to try (:data:`COVARIANCE_TYPES`); DISCA's specification uses full.
+    n_init
+        Fresh (k-means initialised) starts per K and covariance type, each with its own seed.
 
     Returns
     -------
@@ -259,51 +337,77 @@ def select_mixture(
     reduced = np.asarray(reduced, dtype=np.float64)
     n_samples, dim = reduced.shape
     smallest = dim + 1 if min_cluster_size is None else int(min_cluster_size)
+    types = check_covariance_types(covariance_types)
+    if int(n_init) < 1:
+        raise InputError(f"n_init {n_init!r}: expected a positive number of starts")
     candidates = sorted({int(k) for k in k_candidates if 1 <= int(k) <= n_samples})
     previous_k = None
-    warm = None
+    warm_k = None
     if previous_labels is not None:
         previous_labels = np.asarray(previous_labels)
         previous_k = int(previous_labels.max()) + 1
-        warm = _warm_init(reduced, previous_labels)
-        if warm is not None:
-            candidates = sorted({*candidates, len(warm["weights_init"])})
+        usable = [c for c in np.unique(previous_labels) if np.sum(previous_labels == c) >= 2]
+        if len(usable) >= 2:
+            warm_k = len(usable)
+            candidates = sorted({*candidates, warm_k})
     if not candidates:
         raise InputError(
             f"k candidates {list(k_candidates)}: none is between 1 and N = {n_samples}"
         )
+    reported_type = previous_covariance_type if previous_covariance_type in types else types[0]
 
-    best: GaussianMixture | None = None
-    best_any: GaussianMixture | None = None
-    rejected: list[int] = []
-    bic: dict[int, float] = {}
-    warm_bic = fresh_bic = None
-    warm_used = None
-    for n_clusters in candidates:
-        model = _fit(reduced, n_clusters, random_state=int(rng.integers(2**31 - 1)))
-        score = float(model.bic(reduced))
-        if warm is not None and n_clusters == len(warm["weights_init"]):
-            warm_model = _fit(reduced, n_clusters, **warm)
-            warm_score = float(warm_model.bic(reduced))
-            warm_bic, fresh_bic = warm_score, score
-            warm_used = warm_score <= score
-            if warm_used:
-                model, score = warm_model, warm_score
-        bic[n_clusters] = score
-        if best_any is None or score < bic[best_any.n_components]:
-            best_any = model
-        if float(model.weights_.min()) * n_samples < smallest:
-            rejected.append(n_clusters)
-        elif best is None or score < bic[best.n_components]:
-            best = model
-    if best is None:
+    records: list[dict[str, object]] = []
+    models: list[GaussianMixture] = []
+    for covariance_type in types:
+        warm = (
+            _warm_init(reduced, previous_labels, covariance_type)
+            if warm_k is not None and previous_labels is not None
+            else None
+        )
+        for n_clusters in candidates:
+            starts: list[tuple[str, dict[str, object]]] = [
+                ("fresh", {"random_state": int(rng.integers(2**31 - 1))}) for _ in range(n_init)
+            ]
+            if warm is not None and n_clusters == len(warm["weights_init"]):
+                starts.append(("warm", dict(warm)))
+            for start, init in starts:
+                model = _fit(reduced, n_clusters, covariance_type, **init)
+                size = float(model.weights_.min()) * n_samples
+                records.append({
+                    "k": n_clusters, "covariance": covariance_type, "start": start,
+                    "bic": float(model.bic(reduced)), "smallest": size,
+                    "eligible": size >= smallest,
+                })  # fmt: skip
+                models.append(model)
+
+    def lowest(rows: list[int]) -> int | None:
+        return min(rows, key=lambda i: float(records[i]["bic"]))  # type: ignore[arg-type]
+
+    everything = list(range(len(records)))
+    eligible = [i for i in everything if records[i]["eligible"]]
+    chosen = lowest(eligible) if eligible else None
+    if chosen is None:
         logger.warning(
             "no mixture has all components of >= %d samples; taking the lowest BIC", smallest
         )
-        best = best_any
-    assert best is not None
+        chosen = lowest(everything)
+    assert chosen is not None
+    bic = {
+        k: min(float(r["bic"]) for r in records if r["k"] == k)  # type: ignore[arg-type]
+        for k in candidates
+    }
+    rejected = [k for k in candidates if not any(r["eligible"] for r in records if r["k"] == k)]
+    warm_bic = fresh_bic = None
+    warm_used = None
+    if warm_k is not None:
+        at_previous = [r for r in records if r["k"] == warm_k and r["covariance"] == reported_type]
+        warm_rows = [float(r["bic"]) for r in at_previous if r["start"] == "warm"]  # type: ignore[arg-type]
+        fresh_rows = [float(r["bic"]) for r in at_previous if r["start"] == "fresh"]  # type: ignore[arg-type]
+        warm_bic = warm_rows[0] if warm_rows else None
+        fresh_bic = min(fresh_rows) if fresh_rows else None
+        warm_used = records[chosen]["start"] == "warm"
 
-    params = MixtureParams.from_sklearn(best)
+    params = MixtureParams.from_sklearn(models[chosen])
     labels = params.predict_proba(reduced).argmax(axis=1)
     params = params.reordered(np.unique(labels))  # drop empty components
     labels = params.predict_proba(reduced).argmax(axis=1)
@@ -319,4 +423,5 @@ def select_mixture(
         fresh_bic=fresh_bic,
         warm_used=warm_used,
         rejected=rejected,
+        candidates=records,
     )

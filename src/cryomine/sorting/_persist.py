@@ -42,6 +42,7 @@ def arrays_from_fit(
         f"{prefix}means": mixture.means,
         f"{prefix}covariances": mixture.covariances,
         f"{prefix}precisions_cholesky": mixture.precisions_cholesky,
+        f"{prefix}covariance_type": np.asarray(mixture.covariance_type),
     }
 
 
@@ -55,6 +56,12 @@ def fit_from_arrays(prefix: str, arrays: Any) -> tuple[PCAProjection, MixturePar
         means=arrays[f"{prefix}means"],
         covariances=arrays[f"{prefix}covariances"],
         precisions_cholesky=arrays[f"{prefix}precisions_cholesky"],
+        # bundles written before other covariance models existed are full-covariance
+        covariance_type=(
+            str(arrays[f"{prefix}covariance_type"])
+            if f"{prefix}covariance_type" in arrays
+            else "full"
+        ),
     )
     return pca, mixture
 

@@ -102,10 +102,18 @@ class SubtomogramSource:
         Cutoff of the raised-cosine low-pass as a fraction of Nyquist (0, 1); ``None``: none.
     minimum
         Fewest subtomograms accepted (sorting needs 2; encoding new data 1).
+    zscore
+        Z-score each subtomogram after the filter (default). ``False`` keeps the data's own
+        scale, as the DISCA reference code does (its input is then not normalised at all).
     """
 
     def __init__(
-        self, data: Any, *, lowpass_fraction: float | None = None, minimum: int = 2
+        self,
+        data: Any,
+        *,
+        lowpass_fraction: float | None = None,
+        minimum: int = 2,
+        zscore: bool = True,
     ) -> None:
         if isinstance(data, np.ndarray):
             if data.ndim != 4 or not (data.shape[1] == data.shape[2] == data.shape[3]):
@@ -132,6 +140,7 @@ class SubtomogramSource:
                 f"low-pass at {lowpass_fraction!r} of Nyquist: expected a fraction in (0, 1)"
             )
         self.lowpass_fraction = lowpass_fraction
+        self.zscore = bool(zscore)
         self._transfer = (
             None if lowpass_fraction is None else lowpass_transfer(self.box_size, lowpass_fraction)
         )
@@ -155,15 +164,17 @@ class SubtomogramSource:
         return np.fft.irfftn(spectrum, s=volumes.shape[1:], axes=(1, 2, 3)).astype(np.float32)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """Filtered, z-scored subtomograms ``(len(indices), S, S, S)``, float32, in order given."""
+        """Filtered (and z-scored) subtomograms ``(len(indices), S, S, S)``, float32, in order."""
         indices = np.asarray(indices, dtype=np.int64)
         if self._array is not None:
-            return _zscore(self._filter(np.asarray(self._array[indices], dtype=np.float32)))
-        order = np.argsort(indices, kind="stable")
-        volumes = np.asarray(self._set.read(indices[order]))  # type: ignore[union-attr]
-        out = np.empty_like(volumes, dtype=np.float32)
-        out[order] = volumes
-        return _zscore(self._filter(out))
+            volumes = self._filter(np.asarray(self._array[indices], dtype=np.float32))
+        else:
+            order = np.argsort(indices, kind="stable")
+            raw = np.asarray(self._set.read(indices[order]))  # type: ignore[union-attr]
+            volumes = np.empty_like(raw, dtype=np.float32)
+            volumes[order] = raw
+            volumes = self._filter(volumes)
+        return _zscore(volumes) if self.zscore else np.asarray(volumes, dtype=np.float32)
 
     def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(indices (b,), volumes (b, S, S, S))`` over all subtomograms in order."""
@@ -177,14 +188,18 @@ def as_source(
     *,
     lowpass_a: float | str | None = None,
     voxel_size_a: float | None = None,
+    zscore: bool = True,
 ) -> SubtomogramSource:
     """Wrap a particle set or an ``(N, S, S, S)`` array with the low-pass ``lowpass_a``.
 
     The voxel size of a particle set is its own; ``voxel_size_a`` is used for arrays (Å).
-    Already-wrapped sources pass through unchanged.
+    ``zscore=False`` leaves each subtomogram's scale as it is. Already-wrapped sources pass
+    through unchanged.
     """
     if isinstance(data, SubtomogramSource):
         return data
     own = getattr(data, "voxel_size_a", None) if not isinstance(data, np.ndarray) else None
     voxel = float(own) if own is not None else voxel_size_a
-    return SubtomogramSource(data, lowpass_fraction=lowpass_fraction(lowpass_a, voxel))
+    return SubtomogramSource(
+        data, lowpass_fraction=lowpass_fraction(lowpass_a, voxel), zscore=zscore
+    )

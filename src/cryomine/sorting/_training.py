@@ -65,14 +65,26 @@ def extract_features(
     device: torch.device,
     mixed_precision: bool = True,
     progress: ProgressCallback | None = None,
+    n_rotations: int = 1,
 ) -> np.ndarray:
-    """Features ``(N, feature_dim)`` float32 of all subtomograms, trunk in eval mode."""
+    """Features ``(N, feature_dim)`` float32 of all subtomograms, trunk in eval mode.
+
+    With ``n_rotations > 1`` each subtomogram's features are averaged over the first
+    ``n_rotations`` exact 90° rotations of its box (identity first; see ``_invariance.py``).
+    """
+    from cryomine.sorting._invariance import cube_rotations, rotate_cube
+
+    rotations = cube_rotations(n_rotations)
     trunk.eval()
     features = np.empty((source.n, trunk.feature_dim), dtype=np.float32)
     with torch.inference_mode(), _autocast(device, mixed_precision):
         for indices, volumes in source.batches(batch_size):
-            out = trunk(_to_device(volumes, device))
-            features[indices] = out.float().cpu().numpy()
+            batch = torch.from_numpy(volumes)
+            total = torch.zeros((len(indices), trunk.feature_dim), dtype=torch.float32)
+            for rotation in rotations:
+                rotated = rotate_cube(batch, rotation).contiguous()
+                total += trunk(_to_device(rotated, device)).float().cpu()
+            features[indices] = (total / len(rotations)).numpy()
             if progress is not None:
                 progress(int(indices[-1]) + 1, source.n)
     return features
@@ -134,12 +146,12 @@ def train_epoch(
     device: torch.device,
     mixed_precision: bool = True,
     progress: ProgressCallback | None = None,
-) -> float:
+) -> tuple[float, int]:
     """One epoch over the N originals plus one uniformly rotated copy of each, shuffled.
 
     Rotated copies get N(0, 1) noise in the corners the rotation brings in from outside the box.
     ``rng`` draws the order and the rotations, ``generator`` (on ``device``) the input dropout
-    and the corner noise. Returns the mean loss.
+    and the corner noise. Returns the mean loss and the number of optimizer steps taken.
     """
     from cryomine.geometry import random_rotations, transform_volumes
 
@@ -171,4 +183,4 @@ def train_epoch(
         if progress is not None:
             progress(done, 2 * n)
     trunk.generator = None
-    return float(np.mean(losses))
+    return float(np.mean(losses)), len(losses)
