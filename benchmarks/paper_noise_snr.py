@@ -31,7 +31,7 @@ import torch
 
 from cryomine._runrecord import machine_description
 from cryomine.evaluate import sorting_metrics
-from cryomine.simulate import simulate_subtomograms
+from cryomine.simulate import ImagingParameters, simulate_subtomograms
 from cryomine.sorting.baselines import ScaleMixture
 
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
@@ -53,14 +53,23 @@ def measure(
             box_size=args.box, voxel_size_a=voxel_size, noise_model="paper", normalize=False,
             signal_variance=signal_variance, seed=seed, device="cpu",
         )  # fmt: skip
-    signal, noisy = [], []
-    for batch in sim.iter_batches(keep_noise_free=True):
+    from cryomine.simulate._paper_noise import paper_filters, paper_signal_variance
+
+    filters = paper_filters(args.box, voxel_size, ImagingParameters(tilt_range_deg=(-tilt, tilt)))
+    signal, noisy, own_variance = [], [], []
+    for batch in sim.iter_batches(keep_noise_free=True, keep_densities=True):
         signal.append(batch.noise_free)
         noisy.append(batch.subtomograms)
+        densities = torch.from_numpy(batch.densities)
+        own_variance.append(paper_signal_variance(densities, filters).numpy())
     s = np.concatenate(signal).astype(np.float64)
     x = np.concatenate(noisy).astype(np.float64)
     ratio = s.var(axis=(1, 2, 3)) / (x - s).var(axis=(1, 2, 3)) / snr
     names = sim.table["cmStructure"].to_numpy()
+    own = np.concatenate(own_variance)
+    centred = sim.parameters["paper_structure_signal_variance"]
+    # σ²_s of the centred map over that of the rotated, shifted (trilinear) densities
+    blur = float(np.median([centred[n] / np.median(own[names == n]) for n in args.structures]))
     truth = sim.table["cmTrueClass"].to_numpy() - 1
     per_structure = {
         name: round(float(np.median(ratio[names == name])), 3) for name in args.structures
@@ -78,6 +87,7 @@ def measure(
         "ratio_mean": round(float(np.mean(ratio)), 3),
         "ratio_per_structure": per_structure,
         "bandpass_radius_voxels": sim.parameters["paper_bandpass_radius_voxels"],
+        "signal_variance_centred_over_rotated": round(blur, 3),
         "std_per_structure": {
             name: round(float(np.median(std[names == name])), 5) for name in args.structures
         },
@@ -143,14 +153,16 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     header = ["voxel (Å)", "tilt", "nominal SNR", "effective / nominal (median)",
-              *args.structures, "scale control K", "scale control homogeneity"]  # fmt: skip
+              *args.structures, "scale control K", "scale control homogeneity",
+              "σ²_s centred / rotated"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for r in rows:
         cells = [f"{r['voxel_size_a']:g}", f"±{r['tilt_deg']:g}°", f"{r['snr_nominal']:g}",
                  f"{r['ratio_median']:.2f}",
                  *(f"{r['ratio_per_structure'][n]:.2f}" for n in args.structures),
                  str(r["scale_control"]["k"]),
-                 f"{r['scale_control']['homogeneity']:.3f}"]  # fmt: skip
+                 f"{r['scale_control']['homogeneity']:.3f}",
+                 f"{r['signal_variance_centred_over_rotated']:.2f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     text = [
         f"# {report['title']}", "", f"`{command}`", "",
@@ -158,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{machine['load_average_1min']:.1f}); {report['wall_s']} s. Data: "
         f"{', '.join(args.structures)}, {args.per_class} per structure and row, {args.box}³, "
         "noise_model='paper' (σ²_s per subtomogram), unnormalized, seed "
-        f"{args.seed} + row index. Per-structure columns: median effective/nominal over its subtomograms.",
+        f"{args.seed} + row index. Per-structure columns: median effective/nominal over its "
+        "subtomograms. Last column: σ²_s of the centred map over the median σ²_s of the "
+        "rotated, shifted (trilinearly interpolated) densities (median over structures).",
         "", *lines, "",
     ]  # fmt: skip
     if extra:

@@ -1,5 +1,10 @@
 """Table 1 of the DISCA paper on our simulated data: DISCA vs template matching vs autoencoder.
 
+A fourth row, ``scale`` (the scale-only control: a mixture on each subtomogram's log standard
+deviation, no shape information), shows how much the data's scale alone tells the classes; it
+matters with ``--noise-model paper --no-normalize`` (the paper's own protocol, unnormalized as the
+paper's data are; ``docs/simulation.md``).
+
 Experiments (``--experiment``):
 
 - ``table`` (default): per dataset (tilt range × SNR, ``--settings``) and method: estimated K,
@@ -24,6 +29,11 @@ an interrupted run resumes. Examples::
     python benchmarks/sorting_table1.py --experiment sample-size --sizes 50,100,200 \\
         --settings 60:0.1
     python benchmarks/sorting_table1.py --experiment invariance --per-class 40 --settings 60:0.1
+    python benchmarks/sorting_table1.py --per-class 400 --noise-model paper --no-normalize \
+        --out-dir benchmarks/results/sorting_table1_paper   # like for like with the paper
+
+Cells of the projection model with normalized data keep their file names; other data get a
+``_paper`` and/or ``_raw`` suffix, so they never mix in one ``--out-dir``.
 """
 
 from __future__ import annotations
@@ -45,8 +55,9 @@ from cryomine.evaluate import sorting_metrics
 from cryomine.simulate import simulate_subtomograms
 
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
-METHODS = ["template-matching", "autoencoder", "disca"]
-LABELS = {"template-matching": "Template matching", "autoencoder": "Autoencoder", "disca": "DISCA"}
+METHODS = ["template-matching", "autoencoder", "disca", "scale"]
+LABELS = {"template-matching": "Template matching", "autoencoder": "Autoencoder", "disca": "DISCA",
+          "scale": "Scale only"}  # fmt: skip
 TILTS = [60.0, 40.0]
 SNRS = [0.1, 0.03, 0.01, 0.003, 0.001]
 # The paper's Table 1 (BENCHMARKS.md): method -> tilt -> (K, homogeneity, accuracy %) per SNR.
@@ -109,8 +120,10 @@ def simulate(args: argparse.Namespace, tilt: float, snr: float, per_class: int) 
     start = time.perf_counter()
     sim = simulate_subtomograms(
         args.structures, n_per_class=per_class, snr=snr, tilt_range_deg=(-tilt, tilt),
-        box_size=args.box, voxel_size_a=args.voxel_size, defocus_um=5.0, mode=args.mode,
-        seed=args.seed, device=args.device,
+        box_size=args.box, voxel_size_a=args.voxel_size, defocus_um=5.0,
+        mode=args.mode if args.noise_model == "projection" else None,
+        noise_model=args.noise_model, normalize=args.normalize, seed=args.seed,
+        device=args.device,
     )  # fmt: skip
     volumes = np.concatenate(list(sim.iter_subtomograms()))
     truth = sim.table["cmTrueClass"].to_numpy() - 1
@@ -158,11 +171,24 @@ def run_method(
         extra = {"iterations": model.n_iter_, "best_iteration": model.best_iteration_,
                  "settings": model.get_params()}  # fmt: skip
         return model.labels_, extra, model
+    if method == "scale":
+        from cryomine.sorting.baselines import ScaleMixture
+
+        model = ScaleMixture(k_range=k_range, random_state=args.seed).fit(volumes)
+        extra = {"bic": {str(k): v for k, v in model.bic_.items()},
+                 "mean_log_std": model.means_.tolist()}  # fmt: skip
+        return model.labels_, extra, model
     raise SystemExit(f"--methods: unknown method {method!r}; expected {', '.join(METHODS)}")
 
 
+def data_suffix(args: argparse.Namespace) -> str:
+    """``""`` for the default data (projection model, z-scored), else ``_paper`` / ``_raw``."""
+    return ("_paper" if args.noise_model == "paper" else "") + ("" if args.normalize else "_raw")
+
+
 def cell_path(args: argparse.Namespace, tilt: float, snr: float, method: str, n: int) -> Path:
-    return args.out_dir / "cells" / f"tilt{tilt:g}_snr{snr:g}_n{n}_{method}.json"
+    name = f"tilt{tilt:g}_snr{snr:g}_n{n}_{method}{data_suffix(args)}.json"
+    return args.out_dir / "cells" / name
 
 
 def run_cell(args: argparse.Namespace, tilt: float, snr: float, per_class: int,
@@ -192,7 +218,8 @@ def run_cell(args: argparse.Namespace, tilt: float, snr: float, per_class: int,
         "method": method, "tilt_deg": tilt, "snr": snr, "n_subtomograms": n,
         "n_per_class": per_class, "n_scored": len(volumes), "k": metrics.n_predicted_classes,
         "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy, "wall_s": wall_s,
-        "simulate_s": simulate_s, "metrics": metrics.to_dict(), "extra": extra,
+        "simulate_s": simulate_s, "noise_model": args.noise_model,
+        "normalized": args.normalize, "metrics": metrics.to_dict(), "extra": extra,
         "paper": paper_figures(method, tilt, snr), "machine": _machine(),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }  # fmt: skip
@@ -257,7 +284,11 @@ def write_report(args: argparse.Namespace, name: str, payload: dict, lines: list
         f"`{payload['command']}`", "",
         f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs, CUDA {machine['cuda']}, 1-min "
         f"load average {machine['load_average_1min']:.1f}). Data: {', '.join(args.structures)}, "
-        f"{args.box}³ at {args.voxel_size:g} Å, {args.mode}, seed {args.seed}.", "",
+        f"{args.box}³ at {args.voxel_size:g} Å, "
+        + (f"projection noise model ({args.mode})" if args.noise_model == "projection"
+           else "the paper's noise model (nominal SNR)")
+        + (", z-scored" if args.normalize else ", unnormalized")
+        + f", seed {args.seed}.", "",
         *lines, "",
     ]  # fmt: skip
     (args.out_dir / f"{name}.md").write_text("\n".join(text))
@@ -400,7 +431,13 @@ def main(argv: list[str] | None = None) -> None:
     add("--per-class-originals", type=int, default=5, help="invariance: originals per class")
     add("--box", type=int, default=24, help="box edge, voxels")
     add("--voxel-size", type=float, default=16.0, help="voxel size, Å")
-    add("--mode", default="tilt-series", choices=["tilt-series", "fourier"])
+    add("--mode", default="tilt-series", choices=["tilt-series", "fourier"],
+        help="imaging of the projection noise model")  # fmt: skip
+    add("--noise-model", default="projection", choices=["projection", "paper"],
+        help="projection: every subtomogram at exactly the SNR; paper: the DISCA paper's 3-D "
+        "protocol, SNR nominal (docs/simulation.md)")  # fmt: skip
+    add("--no-normalize", dest="normalize", action="store_false",
+        help="leave the simulated subtomograms unnormalized (the paper's data are)")  # fmt: skip
     add("--k-range", type=int, nargs=2, default=[2, 20], help="candidate K (min max)")
     add("--width", type=float, default=0.25, help="DISCA YOPO width multiplier")
     add("--max-iter", type=int, default=20, help="DISCA EM iterations")

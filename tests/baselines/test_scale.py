@@ -96,3 +96,24 @@ def test_verb_reads_the_raw_values_and_writes_a_run_dir(tmp_path: Path) -> None:
     np.testing.assert_allclose(table["cmLogStd"], log_std, atol=1e-5)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_table1_benchmark_has_a_scale_row_on_paper_data(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sorting_table1.py"
+    spec = importlib.util.spec_from_file_location("sorting_table1_scale", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--per-class", "6", "--settings", "60:0.001", "--structures", "6v8o,4v4r",
+            "--methods", "scale", "--k-range", "2", "4", "--noise-model", "paper",
+            "--no-normalize", "--device", "cpu", "--out-dir", str(tmp_path)]  # fmt: skip
+    bench.main(argv)
+    payload = json.loads((tmp_path / "sorting_table1.json").read_text())
+    (cell,) = payload["cells"]
+    assert cell["method"] == "scale" and cell["noise_model"] == "paper"
+    assert cell["normalized"] is False and cell["homogeneity"] > 0.9
+    assert (tmp_path / "cells" / "tilt60_snr0.001_n12_scale_paper_raw.json").is_file()
+    markdown = (tmp_path / "sorting_table1.md").read_text()
+    assert "| Scale only homogeneity |" in markdown and "unnormalized" in markdown
