@@ -45,10 +45,19 @@ def sort(
         "--pca-components",
         help="Feature dimensions kept for the mixture fits (count; fewer for small sets).",
     ),
-    lowpass: str = typer.Option(
-        "auto",
+    lowpass: str | None = typer.Option(
+        None,
         "--lowpass",
-        help=LOWPASS_HELP,
+        help=LOWPASS_HELP + " Default: the preset's (cryomine: auto; paper: none).",
+    ),
+    preset: str = typer.Option(
+        "cryomine",
+        "--preset",
+        help="cryomine (default settings) or paper (the DISCA specification exactly: no input "
+        "filter, full covariances, no smallest-cluster rule); explicit options apply on top.",
+    ),
+    no_zscore: bool = typer.Option(
+        False, "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
     ),
     device: str = typer.Option(
         "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
@@ -84,13 +93,17 @@ def sort(
             f"{output}: already holds a finished sort; "
             "pass --resume or --overwrite, or choose another -o"
         )
-    lowpass_a = parse_lowpass(lowpass)
+    overrides = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
     particles = ParticleSet.open(particles_dir)
-    model = DISCA(
-        k_range=k_range, max_iter=max_iter, width=width, batch_size=batch_size,
-        pca_components=pca_components, device=device, random_state=seed, lowpass_a=lowpass_a,
+    model = DISCA.from_preset(
+        preset, k_range=k_range, max_iter=max_iter, width=width, batch_size=batch_size,
+        pca_components=pca_components, device=device, random_state=seed,
+        zscore=not no_zscore, **overrides,
     )  # fmt: skip
-    parameters = {**model.get_params(), "particles_dir": str(particles_dir), "resume": resume}
+    parameters = {
+        **model.json_params(), "preset": preset, "particles_dir": str(particles_dir),
+        "resume": resume,
+    }  # fmt: skip
     output.mkdir(parents=True, exist_ok=True)
 
     def report(entry: dict) -> None:
