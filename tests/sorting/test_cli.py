@@ -83,3 +83,31 @@ def test_sort_refuses_a_bad_lowpass(tiny_particle_set: Path, tmp_path: Path) -> 
          "--lowpass", "sharp"],
     )  # fmt: skip
     assert result.exit_code == 2 and "--lowpass 'sharp'" in result.output
+
+
+def test_sort_steering_options_reach_the_estimator(tiny_particle_set: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS, "--preset", "paper",
+         "--covariance", "diag,spherical", "--n-init", "2", "--min-cluster-size", "3",
+         "--learning-rate", "0.001", "--min-steps", "5", "--tol", "0.01"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((run / "run.json").read_text())["parameters"]
+    assert parameters["preset"] == "paper"
+    assert parameters["covariance_types"] == ["diag", "spherical"]
+    assert parameters["n_init"] == 2 and parameters["min_cluster_size"] == 3
+    assert parameters["learning_rate"] == 0.001 and parameters["tol"] == 0.01
+    history = json.loads((run / "history.json").read_text())
+    assert {c["covariance"] for c in history[0]["candidates"]} == {"diag", "spherical"}
+    assert history[0]["steps"] >= 5
+
+
+def test_sort_refuses_an_unknown_covariance(tiny_particle_set: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["sort", str(tiny_particle_set), "-o", str(tmp_path / "run"), *FAST_OPTIONS,
+         "--covariance", "full,banana"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "banana" in result.output

@@ -56,6 +56,37 @@ def sort(
         help="cryomine (default settings) or paper (the DISCA specification exactly: no input "
         "filter, full covariances, no smallest-cluster rule); explicit options apply on top.",
     ),
+    covariance: str | None = typer.Option(
+        None,
+        "--covariance",
+        help="Mixture covariance models tried, comma-separated from full, diag, tied, "
+        "spherical; chosen together with K by BIC. Default: the preset's.",
+    ),
+    n_init: int | None = typer.Option(
+        None, "--n-init", help="Fresh mixture starts per K and covariance model (count)."
+    ),
+    min_cluster_size: int | None = typer.Option(
+        None,
+        "--min-cluster-size",
+        help="Smallest mixture component allowed (subtomograms). Default: PCA dimensions + 1.",
+    ),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", help="Network learning rate at iteration 0 (NAdam)."
+    ),
+    min_steps: int | None = typer.Option(
+        None,
+        "--min-steps",
+        help="Least optimizer steps per EM iteration (count); epochs repeat to reach it.",
+    ),
+    min_iter: int | None = typer.Option(
+        None, "--min-iter", help="EM iterations before convergence may be declared (count)."
+    ),
+    tol: float | None = typer.Option(
+        None,
+        "--tol",
+        help="Stop when fewer than this fraction of labels change with K unchanged "
+        "(default 0.001).",
+    ),
     no_zscore: bool = typer.Option(
         False, "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
     ),
@@ -93,7 +124,14 @@ def sort(
             f"{output}: already holds a finished sort; "
             "pass --resume or --overwrite, or choose another -o"
         )
-    overrides = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
+    overrides: dict[str, object] = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
+    if covariance is not None:
+        overrides["covariance_types"] = tuple(c.strip() for c in covariance.split(",") if c.strip())
+    steering = {
+        "n_init": n_init, "min_cluster_size": min_cluster_size, "learning_rate": learning_rate,
+        "min_steps": min_steps, "min_iter": min_iter, "tol": tol,
+    }  # fmt: skip
+    overrides.update({name: value for name, value in steering.items() if value is not None})
     particles = ParticleSet.open(particles_dir)
     model = DISCA.from_preset(
         preset, k_range=k_range, max_iter=max_iter, width=width, batch_size=batch_size,

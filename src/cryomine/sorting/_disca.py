@@ -280,6 +280,8 @@ class DISCA(ClusterMixin, BaseEstimator):
             raise InputError(f"batch_size {self.batch_size}: expected at least 2 (batch norm)")
         if self.head_epochs < 0:
             raise InputError(f"head_epochs {self.head_epochs}: expected >= 0")
+        if not float(self.learning_rate) > 0:
+            raise InputError(f"learning_rate {self.learning_rate!r}: expected a positive number")
         if not 0 <= self.tol < 1:
             raise InputError(f"tol {self.tol}: expected a fraction in [0, 1)")
         for name in ("min_iter", "min_steps"):
