@@ -149,7 +149,7 @@ def search(
     if diameter_a is not None and not diameter_a > 0:
         raise InputError(f"--particle-diameter {diameter_a}: expected a positive diameter in Å")
     torch_device = resolve_device(device)
-    volume, voxel = read_mrc(tomogram, voxel_size_a=voxel_size_a, check_finite=False)
+    volume, voxel = read_mrc(tomogram, voxel_size_a=voxel_size_a)
     if volume.ndim != 3:
         raise InputError(f"{tomogram}: expected a 3-D tomogram, got shape {volume.shape}")
     user_mask = None

@@ -193,6 +193,8 @@ def _assemble(
                 "rms": float(scores.header.rms),
             }
     mean, std = score_statistics(total, total_sq, count)
+    if not (np.isfinite(mean) and np.isfinite(std) and np.isfinite(best)):
+        raise InputError("the scores are not finite: the tomogram holds NaN or Inf values")
     return mean, std, count, max_map
 
 

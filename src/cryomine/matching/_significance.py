@@ -19,7 +19,10 @@ template's ``z`` is then close to exchangeable with the pseudo-structures', so
 
 is a valid p-value (uniform on noise up to the discreteness ``1 / (1 + n_null)``); a true match
 scores above every pseudo-structure and gets the smallest value, ``1 / (1 + n_null)``.
-The same pseudo-structures are used for every pick, so the p-values of one call share a null.
+The same pseudo-structures (and reference windows) are used for every pick of one call, so the
+p-values of one call share a null and are correlated: on noise they are uniform over calls (over
+draws of the null), while within one call they may all sit a little high or low
+(``docs/matching.md``).
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def template_p_values(
     matrices_xyz: np.ndarray,
     *,
     n_null: int = 99,
-    n_reference: int = 24,
+    n_reference: int = 48,
     max_shift_px: int = 2,
     rng: np.random.Generator,
     device: torch.device | str = "cpu",
