@@ -96,6 +96,15 @@ def test_extract_with_p_values_and_other_formats(searched, tmp_path):
     table = read_particles(picks)
     assert len(table) == 2 and "cmTemplatePValue" in table.columns
     np.testing.assert_allclose(table["cmTemplatePValue"], 0.1)  # 1 / (1 + 9): true matches
+    kept = tmp_path / "kept.star"
+    result = runner.invoke(
+        app,
+        ["match", "extract", str(searched), "-o", str(kept), "--number", "3", "--p-values", "4",
+         "--p-value-step", "90", "--max-p-value", "0.2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    kept_table = read_particles(kept, tomogram_shapes={"TS_01": (24.0, 48.0, 48.0)})
+    assert 1 <= len(kept_table) <= 3 and np.all(kept_table["cmTemplatePValue"] <= 0.2)
     coords = tmp_path / "picks.coords"
     result = runner.invoke(app, ["match", "extract", str(searched), "-o", str(coords)])
     assert result.exit_code == 0, result.output
@@ -115,6 +124,8 @@ def test_bad_input_gives_one_line_errors(simulated, searched, tmp_path):
         (["match", "extract", str(searched), "-o", str(tmp_path / "p.txt")], "picks format"),
         (["match", "extract", str(searched), "-o", str(tmp_path / "p.star"), "--false-alarms",
           "0"], "false alarms"),
+        (["match", "extract", str(searched), "-o", str(tmp_path / "p.star"), "--max-p-value",
+          "0.1"], "--max-p-value"),
     ]  # fmt: skip
     for argv, expected in cases:
         result = runner.invoke(app, argv)

@@ -170,7 +170,7 @@ def search(
     )
     rotations = search_rotations(angular_step_deg, symmetry)
     parameters = {
-        "tomogram": str(tomogram),
+        "tomogram": str(tomogram.resolve()),
         "template": template,
         "angular_step_deg": angular_step_deg,
         "symmetry": symmetry,
@@ -251,10 +251,20 @@ def extract(
         "--p-values",
         help="Monte Carlo significance test with this many pseudo-structures (cmTemplatePValue); 0: off.",
     ),
+    max_p_value: float | None = typer.Option(
+        None,
+        "--max-p-value",
+        help="Keep only picks with cmTemplatePValue at most this (needs --p-values).",
+    ),
     p_value_step_deg: float | None = typer.Option(
         None,
         "--p-value-step",
         help="Rotation grid of the significance test, degrees. Default: the search's.",
+    ),
+    tomogram_path: Path | None = typer.Option(
+        None,
+        "--tomogram",
+        help="The searched tomogram, if it has moved since the search (for --p-values and names).",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the pseudo-structures."),
     device: str = typer.Option(
@@ -267,7 +277,8 @@ def extract(
     The cut-off is t = √2 σ erfcinv(2F / (positions × rotations)), σ the standard deviation of all
     scores of the search (pytom-match-pick's rule), unless --min-score is given. Peaks are taken
     best first; none is closer than the particle radius to a better one. The STAR file has RELION
-    ZYZ angles, rlnAutopickFigureOfMerit (the score) and, with --p-values, cmTemplatePValue.
+    ZYZ angles, rlnAutopickFigureOfMerit (the score) and, with --p-values, cmTemplatePValue (the
+    Monte Carlo p-value against that many pseudo-structures; --max-p-value drops picks above it).
     """
     import numpy as np
 
@@ -285,6 +296,7 @@ def extract(
     )
     from cryomine.io._atomic import check_writable
     from cryomine.matching import (
+        Peaks,
         extract_peaks,
         false_alarm_threshold,
         read_job,
@@ -303,6 +315,8 @@ def extract(
         raise InputError(f"--flavour {flavour!r}: expected 'relion4' or 'relion5'")
     if p_values < 0:
         raise InputError(f"--p-values {p_values}: expected 0 (off) or a positive number")
+    if max_p_value is not None and (not p_values or not 0 < max_p_value <= 1):
+        raise InputError(f"--max-p-value {max_p_value}: needs --p-values and a value in (0, 1]")
     check_writable(output, overwrite=overwrite)
     job = read_job(job_dir)
     voxel = float(job["voxel_size_a"])
@@ -331,6 +345,7 @@ def extract(
         "flavour": flavour,
         "p_values": p_values,
         "p_value_step_deg": p_value_step_deg,
+        "max_p_value": max_p_value,
         "output": output,
     }
     with recording_run(
@@ -354,7 +369,8 @@ def extract(
             if len(peaks)
             else np.zeros(0, int)
         )
-        tomogram_path = Path(job["parameters"].get("tomogram", "tomogram.mrc"))
+        if tomogram_path is None:
+            tomogram_path = Path(job["parameters"].get("tomogram", "tomogram.mrc"))
         name = tomogram_name(tomogram_path)
         table = new_particle_table(
             peaks.positions_zyx.astype(np.float64), tomo_name=name, pixel_size_a=voxel,
@@ -376,6 +392,11 @@ def extract(
                     progress=report,
                 )  # fmt: skip
             table["cmTemplatePValue"] = result.p_values
+            if max_p_value is not None:
+                keep = result.p_values <= max_p_value + 1e-12
+                table = table[keep].reset_index(drop=True)
+                peaks = Peaks(peaks.positions_zyx[keep], peaks.scores[keep])
+                table["cmParticleId"] = np.arange(1, len(table) + 1)
         if suffix == ".star":
             shapes = {name: tuple(float(n) for n in job["tomogram_shape_zyx"])}
             write_particles(
@@ -385,7 +406,7 @@ def extract(
             write_coords(output, peaks.positions_zyx.astype(np.float64), overwrite=overwrite)
         else:
             write_copick_picks(
-                output, table, object_name=str(job["template"].get("structure", "particle")),
+                output, table, object_name=Path(str(job["template"].get("structure", "particle"))).name.split(".")[0],
                 user_id="cryomine", session_id="0", run_name=name, overwrite=overwrite,
             )  # fmt: skip
         record.results.update(n_picks=len(peaks), threshold=threshold)
