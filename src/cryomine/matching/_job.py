@@ -157,43 +157,67 @@ def _prepare_tiles_dir(job_dir: Path, plan: dict[str, Any], *, overwrite: bool) 
 def _assemble(
     job_dir: Path, tiles_dir: Path, tiles: list[Tile], shape: tuple[int, ...], voxel_size_a: float
 ) -> tuple[float, float, int, dict[str, float]]:
-    """Write scores.mrc and angles.mrc from the tile files; return the search statistics."""
+    """Write scores.mrc and angles.mrc from the tile files; return the search statistics.
+
+    The maps are filled one tile at a time, each through its own memory map that is closed
+    afterwards, and the header statistics are accumulated per tile, so neither map is ever
+    resident as a whole.
+    """
     import mrcfile
 
     from cryomine.io import atomic_path
 
     total = total_sq = 0.0
     count = 0
-    best = -np.inf
+    # min, max, sum, sum of squares of each map's values (for the MRC headers)
+    moments = {"scores": [np.inf, -np.inf, 0.0, 0.0], "angles": [np.inf, -np.inf, 0.0, 0.0]}
+    n_voxels = float(np.prod(shape))
     with (
         atomic_path(job_dir / SCORES_FILE) as scores_tmp,
         atomic_path(job_dir / ANGLES_FILE) as angles_tmp,
     ):
-        with (
-            mrcfile.new_mmap(scores_tmp, shape=shape, mrc_mode=2, overwrite=True) as scores,
-            mrcfile.new_mmap(angles_tmp, shape=shape, mrc_mode=2, overwrite=True) as angles,
-        ):
-            for tile in tiles:
-                with np.load(_tile_path(tiles_dir, tile)) as stored:
-                    region = tuple(
-                        slice(a, a + n) for a, n in zip(tile.start, tile.shape, strict=True)
-                    )
-                    scores.data[region] = stored["scores"]
-                    angles.data[region] = stored["indices"].astype(np.float32)
-                    s, s2, c = stored["stats"]
-                    total, total_sq, count = total + s, total_sq + s2, count + int(c)
-                    best = max(best, float(stored["scores"].max()))
-            for handle in (scores, angles):
+        for tmp in (scores_tmp, angles_tmp):
+            with mrcfile.new_mmap(tmp, shape=shape, mrc_mode=2, overwrite=True) as handle:
                 handle.voxel_size = voxel_size_a
                 handle.header.ispg = 1
-                handle.update_header_stats()
-            max_map = {
-                "mean": float(scores.header.dmean),
-                "max": best,
-                "rms": float(scores.header.rms),
-            }
+        for tile in tiles:
+            # a fresh memory map per tile, closed at once: the maps never stay resident
+            with (
+                mrcfile.mmap(scores_tmp, mode="r+") as scores,
+                mrcfile.mmap(angles_tmp, mode="r+") as angles,
+                np.load(_tile_path(tiles_dir, tile)) as stored,
+            ):
+                region = tuple(slice(a, a + n) for a, n in zip(tile.start, tile.shape, strict=True))
+                values = {
+                    "scores": stored["scores"],
+                    "angles": stored["indices"].astype(np.float32),
+                }
+                scores.data[region] = values["scores"]
+                angles.data[region] = values["angles"]
+                s, s2, c = stored["stats"]
+            total, total_sq, count = total + s, total_sq + s2, count + int(c)
+            for key, array in values.items():
+                m = moments[key]
+                m[0] = min(m[0], float(array.min()))
+                m[1] = max(m[1], float(array.max()))
+                m[2] += float(array.sum(dtype=np.float64))
+                m[3] += float(np.square(array, dtype=np.float64).sum())
+        for tmp, key in ((scores_tmp, "scores"), (angles_tmp, "angles")):
+            low, high, sum_, sum_sq = moments[key]
+            mean = sum_ / n_voxels
+            with mrcfile.mmap(tmp, mode="r+") as handle:
+                handle.header.dmin, handle.header.dmax = low, high
+                handle.header.dmean = mean
+                handle.header.rms = float(np.sqrt(max(sum_sq / n_voxels - mean**2, 0.0)))
+    low, high, sum_, sum_sq = moments["scores"]
+    mean_map = sum_ / n_voxels
+    max_map = {
+        "mean": mean_map,
+        "max": high,
+        "rms": float(np.sqrt(max(sum_sq / n_voxels - mean_map**2, 0.0))),
+    }
     mean, std = score_statistics(total, total_sq, count)
-    if not (np.isfinite(mean) and np.isfinite(std) and np.isfinite(best)):
+    if not (np.isfinite(mean) and np.isfinite(std) and np.isfinite(high)):
         raise InputError("the scores are not finite: the tomogram holds NaN or Inf values")
     return mean, std, count, max_map
 
