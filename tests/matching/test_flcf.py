@@ -55,6 +55,38 @@ def test_flcf_equals_brute_force_correlation(user_mask, blob_factory):
     assert np.all(np.abs(found.scores) <= 1.0 + 1e-5)
 
 
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+        ),
+    ],
+)
+def test_search_runs_on_the_device_and_agrees_with_the_cpu(device, blob):
+    template = make_template(blob, voxel_size_a=10.0, contrast="bright")
+    volume = np.random.default_rng(5).normal(size=(12, 14, 13)).astype(np.float32)
+    matrices = search_rotations(90.0).as_matrix()
+    on_device = flcf_max(volume, template, matrices, device=device)
+    on_cpu = flcf_max(volume, template, matrices, device="cpu")
+    np.testing.assert_allclose(on_device.scores, on_cpu.scores, atol=1e-4)
+
+
+def test_tilt_angles_file(tmp_path):
+    from cryomine.matching import read_tilt_angles
+
+    path = tmp_path / "TS_01.tlt"
+    path.write_text("# tilts\n-57.0\n-3.0\n 0.0\n3.0\n54.0\n")
+    np.testing.assert_array_equal(read_tilt_angles(path), [-57.0, -3.0, 0.0, 3.0, 54.0])
+    path.write_text("-60\nsixty\n")
+    with pytest.raises(InputError, match="tilt angle"):
+        read_tilt_angles(path)
+    with pytest.raises(InputError, match="not found"):
+        read_tilt_angles(tmp_path / "missing.tlt")
+
+
 def test_planted_template_is_found_within_one_voxel_and_one_step(blob, planter):
     step = 30.0
     truth = Rotation.from_euler("ZYZ", [40.0, 70.0, -110.0], degrees=True)
