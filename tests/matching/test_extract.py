@@ -65,3 +65,16 @@ def test_peaks_are_best_first_and_apart():
     assert empty.positions_zyx.shape == (0, 3) and empty.scores.shape == (0,)
     with pytest.raises(InputError, match="exclusion"):
         extract_peaks(scores, threshold=0.5, exclusion_radius_px=-1.0)
+
+
+def test_exclusion_is_a_sphere_not_a_cube():
+    # Documented difference from pytom-match-pick 0.14.0, whose extractor removes the whole
+    # (2r+1)^3 cube around a peak (benchmarks/results/template_matching_tomogram/peer_extract.md):
+    # here a peak survives when its Euclidean distance to a better one is at least r.
+    scores = np.zeros((30, 30, 30), dtype=np.float32)
+    scores[10, 10, 10] = 0.9
+    scores[14, 14, 10] = 0.8  # distance 5.66 < 6: dropped
+    scores[10, 15, 15] = 0.7  # distance 7.07, Chebyshev 5 <= 6: kept (a cube would drop it)
+    scores[16, 10, 10] = 0.6  # distance exactly 6: kept (only closer than r is dropped)
+    peaks = extract_peaks(scores, threshold=0.5, exclusion_radius_px=6.0)
+    assert peaks.positions_zyx.tolist() == [[10, 10, 10], [10, 15, 15], [16, 10, 10]]
