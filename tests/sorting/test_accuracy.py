@@ -1,12 +1,21 @@
-"""DISCA on simulated data: finds the right K with high homogeneity; features are pose invariant.
+"""DISCA on simulated data: the right K with high homogeneity, after training.
 
-Settings (CI-sized, stated in docs/disca.md): 3 clearly different structures (70S ribosome, 20S
-proteasome, RuBisCO) x 60 subtomograms, 24³ at 13 Å, SNR 0.1, ±60° wedge, random pose and ±2
-voxel shifts; DISCA width 0.25, candidate K 2..6, 2 iterations, the spec's 16 PCA components,
-input low-pass at half Nyquist (52 Å at 13 Å voxels; ``lowpass_a="auto"``).
+Two cases (docs/disca.md, "Tested"), both with the default (``cryomine``) preset at width 0.25,
+candidate K 2..6, 24³ subtomograms, SNR 0.1, ±60° wedge, random pose and ±2 voxel shifts:
+
+- tuning structures (70S ribosome 4v4r, 20S proteasome 3j9i, RuBisCO 1bxn) x 60 at 13 Å, seed 0;
+- the CI case of issue #11: the three validation structures of BENCHMARKS.md §6 (80S ribosome
+  4v7r, 26S proteasome 4cr2, ClpB 1qvr) x 60 at 16 Å, five simulation/DISCA seeds, of which at
+  least 4 must find K = 3 with homogeneity >= 0.9. It does not yet (K = 2 for all five: BIC at
+  N = 180 cannot see the third class that the features carry) and is marked as a strict
+  expected failure, so that it turns CI red the day it passes.
+
+Each sort must train the network between iterations, and its weights and features must move.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,29 +24,69 @@ import torch
 from cryomine.evaluate import sorting_metrics
 from cryomine.sorting import DISCA
 
+SEEDS = range(5)
+
+
+@pytest.fixture(scope="module")
+def validation_sorts(
+    validation_three: Callable[[int], tuple[np.ndarray, np.ndarray]],
+) -> list[tuple[DISCA, np.ndarray, np.ndarray]]:
+    sorts = []
+    for seed in SEEDS:
+        volumes, truth = validation_three(seed)
+        model = DISCA.from_preset(
+            "cryomine", width=0.25, k_range=(2, 6), max_iter=8, device="cpu", random_state=seed
+        )
+        sorts.append((model.fit(volumes), volumes, truth))
+    return sorts
+
+
+def _assert_trained(model: DISCA) -> None:
+    """The mechanism ran: >= 3 iterations, training between them, weights and features moved."""
+    history = model.history_
+    trained = [entry for entry in history if entry.get("steps", 0) > 0]
+    assert len(history) >= 3 and len(trained) >= 2
+    assert all(entry["weight_change"] > 1e-4 for entry in trained)
+    assert all(entry["feature_change"] > 0.01 for entry in history[1:])
+
 
 @pytest.fixture(scope="module")
 def sorted_three(three_classes: tuple[np.ndarray, np.ndarray]) -> DISCA:
     volumes, _ = three_classes
-    # the spec's 16 PCA components and full covariances; the input low-pass at half Nyquist
-    # (default) and the rule that no mixture component may hold fewer than 17 (= d + 1)
-    # subtomograms make this robust: K = 3 and homogeneity >= 0.97 for simulation/DISCA seeds
-    # 0-5 (docs/disca.md); without the low-pass BIC picks K = 2 here
-    settings = {
-        "width": 0.25, "k_range": (2, 6), "max_iter": 2, "pca_components": 16, "lowpass_a": "auto"
-    }  # fmt: skip
-    return DISCA(**settings, device="cpu", random_state=0).fit(volumes)
+    model = DISCA.from_preset(
+        "cryomine", width=0.25, k_range=(2, 6), max_iter=8, device="cpu", random_state=0
+    )
+    return model.fit(volumes)
 
 
 @pytest.mark.slow
-def test_finds_three_structures_with_high_homogeneity(
+def test_finds_three_tuning_structures_after_training(
     three_classes: tuple[np.ndarray, np.ndarray], sorted_three: DISCA
 ) -> None:
     _, truth = three_classes
+    _assert_trained(sorted_three)
     metrics = sorting_metrics(truth, sorted_three.labels_)
     assert sorted_three.n_clusters_ == 3
     assert metrics.homogeneity >= 0.9
     assert metrics.accuracy is not None and metrics.accuracy >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #11 open: on the validation three x 60 BIC picks K = 2 (homogeneity 0.55-0.58) "
+    "for all five seeds; k-means at K = 3 on the same features reaches 0.79-0.85",
+)
+def test_default_preset_sorts_three_unseen_structures(
+    validation_sorts: list[tuple[DISCA, np.ndarray, np.ndarray]],
+) -> None:
+    found = []
+    for model, _, truth in validation_sorts:
+        _assert_trained(model)
+        metrics = sorting_metrics(truth, model.labels_)
+        found.append((model.n_clusters_, round(metrics.homogeneity, 3)))
+    good = [k == 3 and homogeneity >= 0.9 for k, homogeneity in found]
+    assert sum(good) >= 4, found
 
 
 @pytest.mark.slow
@@ -49,6 +98,7 @@ def test_transformed_copies_stay_together(
     from cryomine.geometry import random_rotations, transform_volumes
 
     volumes, truth = three_classes
+    model = sorted_three
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     n_copies = 10
@@ -63,7 +113,7 @@ def test_transformed_copies_stay_together(
             fill="noise",
             generator=generator,
         )
-        groups.append(sorted_three.pca_.transform(sorted_three.transform(moved.numpy())))
+        groups.append(model.pca_.transform(model.transform(moved.numpy())))
 
     def mean_distance(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(a[:, None] - b[None], axis=-1).mean())

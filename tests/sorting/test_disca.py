@@ -59,10 +59,10 @@ def test_fit_records_history_and_fitted_attributes(
     first, second, last = model.history_
     assert first["label_change"] is None and first["warm_used"] is None
     assert set(first["candidate_bic"]) >= {"2", "3", "4"}
-    assert first["learning_rate"] == pytest.approx(1e-5 * 0.95) and first["alpha"] == pytest.approx(
+    assert first["learning_rate"] == pytest.approx(1e-4 * 0.95) and first["alpha"] == pytest.approx(
         0.2 * 0.9
     )
-    assert second["learning_rate"] == pytest.approx(1e-5 * 0.95**2)
+    assert second["learning_rate"] == pytest.approx(1e-4 * 0.95**2)
     assert first["head_loss"] is not None  # K appeared: the new head was trained alone first
     assert isinstance(second["warm_used"], bool) and 0.0 <= second["label_change"] <= 1.0
     assert "loss" not in last  # the last iteration does not train
@@ -72,11 +72,21 @@ def test_fit_records_history_and_fitted_attributes(
 
 def test_stops_when_labels_stop_changing(tiny_set: tuple[np.ndarray, np.ndarray]) -> None:
     volumes, _ = tiny_set
-    model = DISCA(**FAST, random_state=11, max_iter=6).fit(volumes)
-    assert model.converged_ and model.n_iter_ < 6
+    model = DISCA(**FAST, random_state=11, max_iter=8).fit(volumes)
+    assert model.converged_ and model.n_iter_ < 8
+    # the rule: not before min_iter (3) iterations, of which all but the last trained
+    assert model.n_iter_ >= model.min_iter == 3
+    assert all(entry["steps"] > 0 for entry in model.history_[:-1])
     last = model.history_[-1]
     assert last["label_change"] < 1e-3 and last["n_clusters"] == model.history_[-2]["n_clusters"]
     assert "loss" not in last  # a converged iteration does not train
+
+
+def test_may_not_stop_before_min_iter(tiny_set: tuple[np.ndarray, np.ndarray]) -> None:
+    # tol 0.5: the labels "settle" at once; the untrained network may still not answer
+    volumes, _ = tiny_set
+    model = DISCA(**FAST, random_state=11, max_iter=8, tol=0.5, min_iter=4).fit(volumes)
+    assert model.converged_ and model.n_iter_ == 4
 
 
 class _Crash(RuntimeError):

@@ -19,6 +19,7 @@ def test_paper_preset_is_the_specification() -> None:
     assert model.learning_rate == 1e-5 and model.min_steps == 0 and model.min_iter == 0
     assert model.tol == 1e-3 and model.pca_components == 16 and model.batch_size == 64
     assert model.feature_rotations == 1 and model.zscore is True
+    assert model.batchnorm_recalibration is False and model.n_init == 1
     assert DISCA.from_preset("paper", width=0.5).width == 0.5
     with pytest.raises(Exception, match="preset"):
         DISCA.from_preset("nonsense")

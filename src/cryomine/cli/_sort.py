@@ -39,7 +39,9 @@ def sort(
         "--width",
         help="YOPO channel multiplier (dimensionless; 1.0 = 64…208 channels, 0.25 is ~10x faster).",
     ),
-    batch_size: int = typer.Option(64, "--batch-size", help="Subtomograms per batch (count)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Subtomograms per batch (count). Default: the preset's."
+    ),
     pca_components: int = typer.Option(
         16,
         "--pca-components",
@@ -53,8 +55,9 @@ def sort(
     preset: str = typer.Option(
         "cryomine",
         "--preset",
-        help="cryomine (default settings) or paper (the DISCA specification exactly: no input "
-        "filter, full covariances, no smallest-cluster rule); explicit options apply on top.",
+        help="cryomine (the measured defaults of docs/disca.md) or paper (the DISCA "
+        "specification exactly: no input filter, full covariances, no smallest-cluster rule, "
+        "lr 1e-5, batch 64); explicit options apply on top.",
     ),
     covariance: str | None = typer.Option(
         None,
@@ -129,14 +132,13 @@ def sort(
         overrides["covariance_types"] = tuple(c.strip() for c in covariance.split(",") if c.strip())
     steering = {
         "n_init": n_init, "min_cluster_size": min_cluster_size, "learning_rate": learning_rate,
-        "min_steps": min_steps, "min_iter": min_iter, "tol": tol,
+        "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip
     overrides.update({name: value for name, value in steering.items() if value is not None})
     particles = ParticleSet.open(particles_dir)
     model = DISCA.from_preset(
-        preset, k_range=k_range, max_iter=max_iter, width=width, batch_size=batch_size,
-        pca_components=pca_components, device=device, random_state=seed,
-        zscore=not no_zscore, **overrides,
+        preset, k_range=k_range, max_iter=max_iter, width=width, pca_components=pca_components,
+        device=device, random_state=seed, zscore=not no_zscore, **overrides,
     )  # fmt: skip
     parameters = {
         **model.json_params(), "preset": preset, "particles_dir": str(particles_dir),

@@ -14,6 +14,7 @@ from cryomine.sorting._yopo import YOPO, YOPOHead
 __all__ = [
     "categorical_hinge",
     "extract_features",
+    "recalibrate_batchnorm",
     "smoothed_targets",
     "train_epoch",
     "train_head",
@@ -88,6 +89,40 @@ def extract_features(
             if progress is not None:
                 progress(int(indices[-1]) + 1, source.n)
     return features
+
+
+def recalibrate_batchnorm(
+    trunk: YOPO,
+    source: SubtomogramSource,
+    *,
+    batch_size: int,
+    device: torch.device,
+    mixed_precision: bool = True,
+) -> None:
+    """Re-estimate every BatchNorm's running statistics on ``source`` as features see it.
+
+    Training updates the running means and variances from augmented batches (input dropout,
+    rotated copies) with momentum 0.01, so features extracted in eval mode drift with the
+    number of steps taken, not with what the weights learned. Here the statistics are reset
+    and re-accumulated (cumulative average) over one pass of the unaugmented subtomograms with
+    dropout off; weights are untouched. Batches of one sample are skipped (batch norm needs two).
+    """
+    norms = [m for m in trunk.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average over the pass
+    trunk.train()
+    trunk.dropout.eval()
+    try:
+        with torch.no_grad(), _autocast(device, mixed_precision):
+            for indices, volumes in source.batches(batch_size):
+                if len(indices) >= 2:
+                    trunk(_to_device(volumes, device))
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        trunk.eval()
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
