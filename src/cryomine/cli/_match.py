@@ -85,7 +85,15 @@ def search(
     tilt_angles: Path | None = typer.Option(
         None,
         "--tilt-angles",
-        help="Text file of tilt angles (one per line, degrees); overrides --tilt-range.",
+        help="Text file of tilt angles (one per line, degrees; optional second column: the dose "
+        "received before that tilt, e/Å²); overrides --tilt-range.",
+    ),
+    dose_per_tilt: float | None = typer.Option(
+        None,
+        "--dose-per-tilt",
+        help="Dose per tilt image, e/Å² (needs --tilt-angles): weight the template per tilt "
+        "(exposure filter) instead of the binary wedge; tilts acquired in file order unless the "
+        "file's second column gives the accumulated dose.",
     ),
     defocus_um: float | None = typer.Option(
         None,
@@ -126,12 +134,14 @@ def search(
 ) -> None:
     """Score every voxel and rotation of a tomogram against a template (FLCF).
 
-    The template is rotated over a uniform SO(3) grid, filtered by the missing wedge (and the CTF
-    with --defocus-um), and compared with the tomogram by the locally normalised cross-correlation
+    The template is rotated over a uniform SO(3) grid, filtered by the missing wedge (per tilt,
+    by the exposure filter, with --tilt-angles and --dose-per-tilt; and the CTF with
+    --defocus-um), and compared with the tomogram by the locally normalised cross-correlation
     under its mask. The tomogram is memory-mapped and processed in tiles; an interrupted search
     resumes from its finished tiles when run again with the same options. Writes OUTPUT/scores.mrc,
     angles.mrc, rotations.csv, template.mrc, mask.mrc, job.json and run.json.
     """
+    import numpy as np
     import torch
 
     from cryomine._device import resolve_device
@@ -139,13 +149,35 @@ def search(
     from cryomine.cli._common import progress
     from cryomine.errors import InputError
     from cryomine.io import read_mrc
-    from cryomine.matching import make_template, read_tilt_angles, run_search, search_rotations
+    from cryomine.matching import (
+        make_template,
+        read_tilt_angles,
+        read_tilt_file,
+        run_search,
+        search_rotations,
+    )
 
     tile_shape = _parse_triple(tile, "--tile") if tile and tile.lower() != "none" else None
     tilt_range_deg = _parse_tilt_range(tilt_range)
+    angles = accumulated = None
+    dose_source = None
+    if dose_per_tilt is not None:
+        if tilt_angles is None:
+            raise InputError("--dose-per-tilt needs --tilt-angles FILE (the tilts to weight)")
+        if not (dose_per_tilt >= 0 and dose_per_tilt < float("inf")):
+            raise InputError(f"--dose-per-tilt {dose_per_tilt}: expected a dose >= 0 in e/Å²")
     if tilt_angles is not None:
-        angles = read_tilt_angles(tilt_angles)
+        if dose_per_tilt is None:  # the second column is ignored, as before
+            angles, file_doses = read_tilt_angles(tilt_angles), None
+        else:
+            angles, file_doses = read_tilt_file(tilt_angles)
         tilt_range_deg = (float(angles.min()), float(angles.max()))
+        if dose_per_tilt is not None:
+            if file_doses is not None:
+                accumulated, dose_source = file_doses, "tilt-angle file, second column"
+            else:
+                accumulated = dose_per_tilt * np.arange(len(angles), dtype=np.float64)
+                dose_source = "file order x --dose-per-tilt"
     if diameter_a is not None and not diameter_a > 0:
         raise InputError(f"--particle-diameter {diameter_a}: expected a positive diameter in Å")
     torch_device = resolve_device(device)
@@ -167,6 +199,8 @@ def search(
         contrast=contrast,  # type: ignore[arg-type]
         mask=user_mask,
         mask_radius_px=None if diameter_a is None else 0.5 * diameter_a / voxel,
+        tilt_angles_deg=None if accumulated is None else angles,
+        accumulated_dose=accumulated,
     )
     rotations = search_rotations(angular_step_deg, symmetry)
     parameters = {
@@ -182,6 +216,9 @@ def search(
         "contrast": contrast,
         "device": str(torch_device),
     }
+    if dose_per_tilt is not None:
+        parameters["dose_per_tilt"] = dose_per_tilt
+        parameters["accumulated_dose_source"] = dose_source
     output.mkdir(parents=True, exist_ok=True)
     inputs = [tomogram] + ([mask] if mask is not None else [])
     with recording_run(output, "match search", parameters, inputs=inputs) as record:

@@ -17,7 +17,14 @@ from cryomine.matching._flcf import TileScores, flcf_max, prepare_rotated, score
 from cryomine.matching._job import JOB_FILE, read_job, read_rotations, run_search, write_rotations
 from cryomine.matching._rotations import parse_symmetry, search_rotations
 from cryomine.matching._search import Tile, plan_tiles, read_tile, search_tiles, tomogram_mean
-from cryomine.matching._template import Template, make_template, read_tilt_angles
+from cryomine.matching._template import (
+    Template,
+    critical_exposure,
+    make_template,
+    read_tilt_angles,
+    read_tilt_file,
+    tilt_weight,
+)
 
 __all__ = [
     "JOB_FILE",
@@ -25,6 +32,7 @@ __all__ = [
     "Template",
     "Tile",
     "TileScores",
+    "critical_exposure",
     "extract_peaks",
     "false_alarm_threshold",
     "flcf_max",
@@ -36,10 +44,12 @@ __all__ = [
     "read_rotations",
     "read_tile",
     "read_tilt_angles",
+    "read_tilt_file",
     "run_search",
     "score_tile",
     "search_rotations",
     "search_tiles",
+    "tilt_weight",
     "tomogram_mean",
     "write_rotations",
 ]

@@ -6,6 +6,12 @@ Fourier filter applied to it **after** each rotation: the missing wedge of the t
 y, beam along z, :func:`cryomine.geometry.missing_wedge_mask`) times, when a defocus is given, the
 CTF of :func:`cryomine.simulate.ctf` (which makes protein dark at low frequency). The filter
 acts in the tomogram's frame, so it is the same for every rotation of the template.
+
+With tilt angles **and** their accumulated doses (:func:`tilt_weight`), the binary wedge is
+replaced by a per-tilt weight: the sum over tilts of a central slice one Fourier voxel thick (the
+plane perpendicular to that tilt's beam, the geometry of ``missing_wedge_mask``), each weighted by
+the exposure filter of Grant & Grigorieff (2015), clipped to at most 1; the CTF multiplies it as
+before.
 """
 
 from __future__ import annotations
@@ -21,7 +27,14 @@ import numpy as np
 
 from cryomine.errors import InputError
 
-__all__ = ["Template", "make_template", "read_tilt_angles"]
+__all__ = [
+    "Template",
+    "critical_exposure",
+    "make_template",
+    "read_tilt_angles",
+    "read_tilt_file",
+    "tilt_weight",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,24 +102,122 @@ def read_tilt_angles(path: Path | str) -> np.ndarray:
     -------
     ndarray of float64, shape (n_tilts,)
     """
+    return _read_tilts(path, with_doses=False)[0]
+
+
+def read_tilt_file(path: Path | str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Tilt angles (degrees) and, when every line has a second column, accumulated doses.
+
+    One tilt per line: ``ANGLE [DOSE]``; ``#`` starts a comment line. The optional second column
+    is the dose the specimen had received **before** that tilt image (e⁻/Å², RELION's
+    pre-exposure); it must be on every line or on none.
+
+    Returns
+    -------
+    (ndarray of float64 (n_tilts,), ndarray of float64 (n_tilts,) or None)
+    """
+    return _read_tilts(path, with_doses=True)
+
+
+def _read_tilts(path: Path | str, *, with_doses: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Parse a tilt file; the second column is read (and checked) only ``with_doses``."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: tilt-angle file not found")
     values = []
+    doses: list[float | None] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
+        fields = text.split()
         try:
-            values.append(float(text.split()[0]))
+            values.append(float(fields[0]))
         except ValueError:
             raise InputError(
                 f"{path}:{number}: expected one tilt angle in degrees per line, got {text!r}"
             ) from None
+        if len(fields) > 1 and with_doses:
+            try:
+                doses.append(float(fields[1]))
+            except ValueError:
+                raise InputError(
+                    f"{path}:{number}: expected the accumulated dose (e/Å²) as the second "
+                    f"column, got {fields[1]!r}"
+                ) from None
+        else:
+            doses.append(None)
     angles = np.asarray(values, dtype=np.float64)
     if len(angles) < 2 or not np.all(np.isfinite(angles)) or np.any(np.abs(angles) > 90):
         raise InputError(f"{path}: expected at least two finite tilt angles within ±90 degrees")
-    return angles
+    given = [d for d in doses if d is not None]
+    if not with_doses or not given:
+        return angles, None
+    if len(given) != len(angles):
+        raise InputError(
+            f"{path}: {len(given)} of {len(angles)} tilts give an accumulated dose (second "
+            "column); give it on every line or on none"
+        )
+    accumulated = np.asarray(given, dtype=np.float64)
+    _check_doses(accumulated, str(path))
+    return angles, accumulated
+
+
+def _check_doses(doses: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(doses)) or np.any(doses < 0):
+        raise InputError(f"{what}: accumulated doses must be finite and >= 0 e/Å²")
+
+
+def critical_exposure(k_inv_a: np.ndarray) -> np.ndarray:
+    """Critical exposure ``Ne(k) = 0.245 k^-1.665 + 2.81`` (e⁻/Å², k in 1/Å; Grant & Grigorieff
+    2015); infinite at ``k = 0``."""
+    k = np.asarray(k_inv_a, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 0.245 * np.power(k, -1.665) + 2.81
+
+
+def tilt_weight(
+    box: int,
+    voxel_size_a: float,
+    tilt_angles_deg: Sequence[float],
+    accumulated_dose: Sequence[float],
+) -> np.ndarray:
+    """Per-tilt Fourier weight of a cubic box (``rfftn`` layout), in ``[0, 1]``.
+
+    ``W(k) = min(1, Σ_i max(0, 1 - |d_i(k)|) · exp(-N_i / (2 Ne(|k|))))`` with ``d_i`` the
+    distance, in Fourier voxels, of ``k`` from the central plane of tilt ``θ_i`` (normal to its
+    beam ``-sin θ_i e_x + cos θ_i e_z``, tilt axis y, as :func:`cryomine.geometry.
+    missing_wedge_mask`), ``N_i`` the dose received before that tilt (e⁻/Å²) and ``Ne`` the
+    critical exposure (:func:`critical_exposure`).
+
+    Returns
+    -------
+    ndarray of float32, shape ``(box, box, box // 2 + 1)``
+    """
+    from cryomine.geometry import frequency_grids
+    from cryomine.simulate import spatial_frequency_squared
+
+    angles = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
+    doses = np.asarray(accumulated_dose, dtype=np.float64).ravel()
+    if len(angles) != len(doses):
+        raise InputError(
+            f"accumulated dose: {len(doses)} values for {len(angles)} tilt angles; "
+            "give one dose per tilt"
+        )
+    if not len(angles) or not np.all(np.isfinite(angles)) or np.any(np.abs(angles) > 90):
+        raise InputError("tilt angles: expected finite angles within ±90 degrees")
+    _check_doses(doses, "accumulated dose")
+    shape = (box, box, box)
+    kz, _, kx = frequency_grids(shape, rfft=True)
+    kz_vox, kx_vox = kz * box, kx * box  # Fourier voxels
+    k = np.sqrt(spatial_frequency_squared(shape, voxel_size_a, rfft=True).numpy())
+    inverse_ne = 1.0 / critical_exposure(k)
+    total = np.zeros(k.shape, dtype=np.float64)
+    for theta, dose in zip(np.radians(angles), doses, strict=True):
+        distance = np.abs(kz_vox * math.cos(theta) - kx_vox * math.sin(theta))
+        profile = np.clip(1.0 - distance, 0.0, None)  # (Z, 1, X') broadcast over y
+        total += profile * np.exp(-0.5 * dose * inverse_ne)
+    return np.minimum(total, 1.0).astype(np.float32)
 
 
 def _fourier_filter(
@@ -117,12 +228,18 @@ def _fourier_filter(
     voltage_kv: float,
     cs_mm: float,
     amplitude_contrast: float,
+    tilt_angles_deg: Sequence[float] | None = None,
+    accumulated_dose: Sequence[float] | None = None,
 ) -> np.ndarray:
     from cryomine.geometry import missing_wedge_mask
     from cryomine.simulate import ctf
 
     shape = (box, box, box)
-    if tilt_range_deg is None:
+    if accumulated_dose is not None:
+        if tilt_angles_deg is None:
+            raise InputError("accumulated dose given without tilt angles")
+        weights = tilt_weight(box, voxel_size_a, tilt_angles_deg, accumulated_dose)
+    elif tilt_range_deg is None:
         weights = np.ones((box, box, box // 2 + 1), dtype=np.float32)
     else:
         weights = missing_wedge_mask(shape, tilt_range_deg=tilt_range_deg, rfft=True)
@@ -156,6 +273,8 @@ def make_template(
     mask: np.ndarray | None = None,
     mask_radius_px: float | None = None,
     resolution_a: float | None = None,
+    tilt_angles_deg: Sequence[float] | None = None,
+    accumulated_dose: Sequence[float] | None = None,
 ) -> Template:
     """Build the search template of a structure for a tomogram.
 
@@ -186,6 +305,11 @@ def make_template(
         the template's support radius, at most ``S / 2 - 1``.
     resolution_a
         Low-pass resolution of maps built from names/paths, Å (default twice the voxel size).
+    tilt_angles_deg, accumulated_dose
+        Per-tilt weighting: the tilt angles (degrees) and the dose each tilt had received
+        before it was recorded (e⁻/Å², one per angle). Given both, the binary wedge of
+        ``tilt_range_deg`` is replaced by :func:`tilt_weight` (the CTF, if any, still multiplies
+        it). ``accumulated_dose`` alone is an error; ``tilt_angles_deg`` alone is ignored.
 
     Returns
     -------
@@ -248,8 +372,22 @@ def make_template(
         radius = min(radius, box / 2 - 1 - MASK_SOFT_EDGE_PX)
         mask_array = sphere_mask(density.shape, radius, soft_edge_px=MASK_SOFT_EDGE_PX)
         spherical = True
+    angles_list = doses_list = None
+    if accumulated_dose is not None:
+        if tilt_angles_deg is None:
+            raise InputError("accumulated_dose: per-tilt weighting needs tilt_angles_deg too")
+        angles_list = [float(a) for a in np.asarray(tilt_angles_deg, dtype=np.float64).ravel()]
+        doses_list = [float(d) for d in np.asarray(accumulated_dose, dtype=np.float64).ravel()]
     fourier = _fourier_filter(
-        box, float(voxel_size_a), tilt_range_deg, defocus_um, voltage_kv, cs_mm, amplitude_contrast
+        box,
+        float(voxel_size_a),
+        tilt_range_deg,
+        defocus_um,
+        voltage_kv,
+        cs_mm,
+        amplitude_contrast,
+        angles_list,
+        doses_list,
     )
     parameters: dict[str, object] = {
         "structure": name,
@@ -265,6 +403,12 @@ def make_template(
         "mask_radius_px": radius,
         "resolution_a": resolution_a,
     }
+    if doses_list is not None:
+        parameters["tilt_weighting"] = {
+            "model": "per-tilt slices x exposure filter (Grant & Grigorieff 2015), clipped to 1",
+            "tilt_angles_deg": angles_list,
+            "accumulated_dose": doses_list,
+        }
     logger.info("template %s: box %d, mask %s", name, box, parameters["mask"])
     return Template(
         density=np.ascontiguousarray(density, dtype=np.float32),
@@ -289,13 +433,19 @@ def rebuild_template(
     """The :class:`Template` of a search from its stored density, mask and ``parameters``.
 
     ``density`` already has the tomogram's contrast (as :attr:`Template.density`); the Fourier
-    filter is rebuilt from the tilt range, defocus and microscope in ``parameters``.
+    filter is rebuilt from the tilt range (or the per-tilt weighting), defocus and microscope in
+    ``parameters``.
     """
     try:
         voxel = float(parameters["voxel_size_a"])  # type: ignore[arg-type]
         tilt = parameters["tilt_range_deg"]
         tilt_range = None if tilt is None else (float(tilt[0]), float(tilt[1]))  # type: ignore[index]
         defocus = parameters["defocus_um"]
+        weighting = parameters.get("tilt_weighting")
+        angles = doses = None
+        if weighting is not None:
+            angles = [float(a) for a in weighting["tilt_angles_deg"]]  # type: ignore[index]
+            doses = [float(d) for d in weighting["accumulated_dose"]]  # type: ignore[index]
         fourier = _fourier_filter(
             int(density.shape[0]),
             voxel,
@@ -304,6 +454,8 @@ def rebuild_template(
             float(parameters["voltage_kv"]),  # type: ignore[arg-type]
             float(parameters["cs_mm"]),  # type: ignore[arg-type]
             float(parameters["amplitude_contrast"]),  # type: ignore[arg-type]
+            angles,
+            doses,
         )
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise InputError(f"template parameters incomplete or invalid ({error})") from error
