@@ -66,15 +66,16 @@ def sort(
         "spherical; chosen together with K by BIC. Default: the preset's.",
     ),
     n_init: int | None = typer.Option(
-        None, "--n-init", help="Fresh mixture starts per K and covariance model (count)."
+        None, "--n-init", help="Fresh mixture starts per K and covariance model (count; preset's)."
     ),
     min_cluster_size: int | None = typer.Option(
         None,
         "--min-cluster-size",
-        help="Smallest mixture component allowed (subtomograms). Default: PCA dimensions + 1.",
+        help="Smallest mixture component allowed (subtomograms). Default: the preset's "
+        "(cryomine: PCA dimensions + 1; paper: 1, no rule).",
     ),
     learning_rate: float | None = typer.Option(
-        None, "--learning-rate", help="Network learning rate at iteration 0 (NAdam)."
+        None, "--learning-rate", help="NAdam learning rate at iteration 0 (default: the preset's)."
     ),
     min_steps: int | None = typer.Option(
         None,
@@ -82,7 +83,7 @@ def sort(
         help="Least optimizer steps per EM iteration (count); epochs repeat to reach it.",
     ),
     min_iter: int | None = typer.Option(
-        None, "--min-iter", help="EM iterations before convergence may be declared (count)."
+        None, "--min-iter", help="EM iterations before it may stop (count; default: the preset's)."
     ),
     tol: float | None = typer.Option(
         None,
