@@ -15,10 +15,9 @@ import starfile
 import torch
 from scipy.spatial.transform import Rotation
 
+from cryomine.data import WarpExample, example_warp_dataset
 from cryomine.geometry import transform_volumes
-from cryomine.io._warp_tiltstacks import WarpExample, example_warp_dataset
-from cryomine.simulate import project
-from cryomine.simulate._warp import reconstruct_tiltstack_particles
+from cryomine.reconstruct import project, reconstruct_tiltstack_particles
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import torch
 
 from cryomine.averaging import average_class
 from cryomine.averaging._align import align_maps
+from cryomine.data import example_warp_dataset
 from cryomine.geometry import transform_volumes
-from cryomine.io import example_warp_dataset
-from cryomine.simulate import reconstruct_tiltstack_particles
+from cryomine.reconstruct import reconstruct_tiltstack_particles
 from cryomine.structures import structure_density
 
 

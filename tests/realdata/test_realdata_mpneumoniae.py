@@ -15,8 +15,8 @@ from cryomine.geometry import (
     sphere_mask,
     transform_volumes,
 )
-from cryomine.io._warp_tiltstacks import read_warp_tiltstacks
-from cryomine.simulate._warp import observed_tilt_range_deg, reconstruct_tiltstack_particles
+from cryomine.io import read_warp_tiltstacks
+from cryomine.reconstruct import observed_tilt_range_deg, reconstruct_tiltstack_particles
 from cryomine.structures import structure_density
 
 

@@ -13,12 +13,12 @@ from scipy.spatial.transform import Rotation
 
 from cryomine.errors import InputError
 from cryomine.geometry import sphere_mask
-from cryomine.io._warp_tiltstacks import read_warp_tiltstacks
-from cryomine.simulate import tilt_rotations
-from cryomine.simulate._warp import (
+from cryomine.io import read_warp_tiltstacks
+from cryomine.reconstruct import (
     observed_tilt_range_deg,
     reconstruct_tiltstack_particles,
     tilt_axis_xyz,
+    tilt_rotations,
 )
 
 

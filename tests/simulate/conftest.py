@@ -1,43 +1,21 @@
-"""Fixtures for the simulation tests: small synthetic structures (sums of Gaussian blobs)."""
+"""Fixtures for the simulation tests: small synthetic structures (``make_blob``: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-BOX = 24
-
-
-def blob_density(seed: int, box: int = BOX, n_blobs: int = 5, reach: float = 5.0) -> np.ndarray:
-    """A compact, asymmetric density: Gaussian blobs within ``reach`` voxels of ``box // 2``."""
-    rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[:box, :box, :box] - box // 2
-    volume = np.zeros((box, box, box), dtype=np.float32)
-    for _ in range(n_blobs):
-        centre = rng.uniform(-reach, reach, 3)
-        sigma = rng.uniform(1.5, 2.5)
-        volume += np.exp(
-            -((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2) / (2 * sigma**2)
-        )
-    return volume
-
 
 @pytest.fixture(scope="session")
-def two_structures() -> dict[str, np.ndarray]:
+def two_structures(make_blob) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
     """Two distinct synthetic structures in a 24³ box."""
-    return {"alpha": blob_density(1), "beta": blob_density(2)}
+    return {"alpha": make_blob(1), "beta": make_blob(2)}
 
 
 @pytest.fixture(scope="session")
-def small_structures() -> dict[str, np.ndarray]:
+def small_structures(make_blob) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
     """Two small synthetic structures in a 12³ box (for tomograms)."""
     return {
-        "alpha": blob_density(1, box=12, n_blobs=3, reach=2.0),
-        "beta": blob_density(2, box=12, n_blobs=3, reach=2.0),
+        "alpha": make_blob(1, box=12, n_blobs=3, reach=2.0),
+        "beta": make_blob(2, box=12, n_blobs=3, reach=2.0),
     }
-
-
-@pytest.fixture(scope="session")
-def make_blob():  # type: ignore[no-untyped-def]
-    """The :func:`blob_density` factory, for tests that need other sizes."""
-    return blob_density

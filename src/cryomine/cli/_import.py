@@ -60,7 +60,7 @@ def warp(
     bright and z-scored; the particles' RELION angles and coordinates (pixels) are kept.
     """
     from cryomine.cli._common import progress
-    from cryomine.simulate._warp import import_warp_tiltstacks
+    from cryomine.reconstruct import import_warp_tiltstacks
 
     with progress("reconstructing particles") as callback:
         out = import_warp_tiltstacks(

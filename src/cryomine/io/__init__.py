@@ -5,6 +5,7 @@ order; conversion to the on-disk x, y, z / Å / Euler-angle conventions happens 
 only. See ``docs/conventions.md``.
 """
 
+from cryomine.data import WarpExample, example_warp_dataset
 from cryomine.io._atomic import atomic_directory, atomic_path, atomic_write_text
 from cryomine.io._coords import read_coords, write_coords
 from cryomine.io._copick import COPICK_INSTANCE_ID, read_copick_picks, write_copick_picks
@@ -34,13 +35,7 @@ from cryomine.io._star import (
     read_tomogram_sizes,
     write_particles,
 )
-from cryomine.io._warp_tiltstacks import (
-    TiltSeriesGeometry,
-    WarpExample,
-    WarpTiltStackSet,
-    example_warp_dataset,
-    read_warp_tiltstacks,
-)
+from cryomine.io._warp_tiltstacks import TiltSeriesGeometry, WarpTiltStackSet, read_warp_tiltstacks
 
 __all__ = [
     "COLUMNS",

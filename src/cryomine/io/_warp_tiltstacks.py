@@ -22,7 +22,7 @@ Projection matrices (RELION 5): ``[u, v, w, 1]ᵀ = P · [x, y, z, 1]ᵀ`` maps 
 x, y, z to tilt-image pixel u, v (w is the depth along the beam). The upper-left 3×3 block is the
 rotation ``R_t`` of tilt ``t``; the translation column only places the whole tomogram in the tilt
 image and does not matter for stacks already centred on each particle (Warp writes zeros there).
-In cryomine's terms (``cryomine.simulate.project``) stack image ``t`` is the projection along z
+In cryomine's terms (``cryomine.reconstruct.project``) stack image ``t`` is the projection along z
 of the particle's tomogram-frame density rotated by ``R_t`` about the box centre. Verified on the
 shipped M. pneumoniae data set: half-set averages agree only with this reading (see
 ``docs/real_data.md``).
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +44,7 @@ from cryomine.io._star import read_star_blocks
 
 __all__ = [
     "TiltSeriesGeometry",
-    "WarpExample",
     "WarpTiltStackSet",
-    "example_warp_dataset",
     "origins_a",
     "output_table",
     "particle_positions_px",
@@ -68,8 +65,6 @@ _ANGLES = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 _KEEP = ("rlnTomoParticleName", "rlnTomoParticleId", "rlnClassNumber")
 _PROJECTION_COLUMNS = ("rlnTomoProjX", "rlnTomoProjY", "rlnTomoProjZ", "rlnTomoProjW")
 _ORTHONORMAL_TOLERANCE = 1e-3
-_EXAMPLE_DIR = "mpneumoniae_ribosomes"
-_EXAMPLE_STEM = "warptools_test_4-tomos_10-ptcls_box-32_angpix-12"
 
 
 @dataclass(frozen=True)
@@ -141,35 +136,6 @@ class WarpTiltStackSet:
     visible: list[np.ndarray]
     tomograms: dict[str, TiltSeriesGeometry]
     image_pixel_size_a: float
-
-
-@dataclass(frozen=True)
-class WarpExample:
-    """Paths of the shipped M. pneumoniae 70S ribosome tilt-stack example (EMPIAR-10499)."""
-
-    particles_star: Path
-    tomograms_star: Path
-    optimisation_set_star: Path
-    reference_map: Path
-
-
-def example_warp_dataset() -> WarpExample:
-    """Paths of the shipped real example: 40 M. pneumoniae 70S ribosomes as 37-tilt 32×32 stacks.
-
-    12 Å/px, 4 tomograms × 10 particles, CTF-premultiplied, with the reconstruction shipped
-    alongside them (``reference_map``, 32³ at 12 Å).
-    See ``data/mpneumoniae_ribosomes/PROVENANCE.md``.
-    """
-    root = Path(str(resources.files("cryomine") / "data" / _EXAMPLE_DIR))
-    example = WarpExample(
-        particles_star=root / f"{_EXAMPLE_STEM}.star",
-        tomograms_star=root / f"{_EXAMPLE_STEM}_tomograms.star",
-        optimisation_set_star=root / f"{_EXAMPLE_STEM}_optimisation_set.star",
-        reference_map=root / "warptools_test_box-32_angpix-12_reconstruct.mrc",
-    )
-    if not example.particles_star.is_file():
-        raise InputError(f"{root}: the shipped example data are missing; reinstall cryomine")
-    return example
 
 
 def _parse_vector(text: object, *, source: str, column: str) -> np.ndarray:

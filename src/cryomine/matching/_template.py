@@ -4,7 +4,7 @@ A :class:`Template` holds the reference density (``(S, S, S)``, ``(z, y, x)``, c
 ``S // 2``, with the tomogram's contrast), the real-space mask it is compared under and the
 Fourier filter applied to it **after** each rotation: the missing wedge of the tomogram (tilt axis
 y, beam along z, :func:`cryomine.geometry.missing_wedge_mask`) times, when a defocus is given, the
-CTF of :func:`cryomine.simulate.ctf` (which makes protein dark at low frequency). The filter
+CTF of :func:`cryomine.reconstruct.ctf` (which makes protein dark at low frequency). The filter
 acts in the tomogram's frame, so it is the same for every rotation of the template.
 
 With tilt angles **and** their accumulated doses (:func:`tilt_weight`), the binary wedge is
@@ -195,7 +195,7 @@ def tilt_weight(
     ndarray of float32, shape ``(box, box, box // 2 + 1)``
     """
     from cryomine.geometry import frequency_grids
-    from cryomine.simulate import spatial_frequency_squared
+    from cryomine.reconstruct import spatial_frequency_squared
 
     angles = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
     doses = np.asarray(accumulated_dose, dtype=np.float64).ravel()
@@ -232,7 +232,7 @@ def _fourier_filter(
     accumulated_dose: Sequence[float] | None = None,
 ) -> np.ndarray:
     from cryomine.geometry import missing_wedge_mask
-    from cryomine.simulate import ctf
+    from cryomine.reconstruct import ctf
 
     shape = (box, box, box)
     if accumulated_dose is not None:

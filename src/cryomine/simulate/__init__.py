@@ -1,13 +1,30 @@
-"""Simulation with ground truth: imaging model (CTF, tilt series, weighted back-projection),
-subtomogram sets (projection noise model, or the DISCA paper's 3-D one) and crowded tomograms.
-See ``docs/simulation.md``.
+"""Simulation with ground truth: imaging model, subtomogram sets (projection noise model, or the
+DISCA paper's 3-D one) and crowded tomograms. See ``docs/simulation.md``.
+
+The imaging pieces it is built on (CTF, projector, weighted back-projector, tilt geometry) live in
+:mod:`cryomine.reconstruct`; they, and the tilt-stack import that moved there, are re-exported
+here under their old names.
 
 Conventions (``docs/conventions.md``): volumes ``(z, y, x)``, rotations active on x, y, z
 vectors, box centre ``n // 2``, tilt axis y, beam along z; defocus in µm with underfocus
 positive; simulated subtomograms and references protein bright, tomograms protein dark.
 """
 
-from cryomine.simulate._ctf import ctf, ctf_2d, electron_wavelength_a, spatial_frequency_squared
+from cryomine.reconstruct import (
+    CtfCorrection,
+    backproject,
+    ctf,
+    ctf_2d,
+    electron_wavelength_a,
+    import_warp_tiltstacks,
+    observed_tilt_range_deg,
+    project,
+    reconstruct_tiltstack_particles,
+    spatial_frequency_squared,
+    tilt_angles,
+    tilt_axis_xyz,
+    tilt_rotations,
+)
 from cryomine.simulate._imaging import (
     IMAGING_MODES,
     ImagingMode,
@@ -24,15 +41,7 @@ from cryomine.simulate._subtomograms import (
     load_structure_densities,
     simulate_subtomograms,
 )
-from cryomine.simulate._tilt_series import backproject, project, tilt_angles, tilt_rotations
 from cryomine.simulate._tomogram import SimulatedTomogram, simulate_tomogram
-from cryomine.simulate._warp import (
-    CtfCorrection,
-    import_warp_tiltstacks,
-    observed_tilt_range_deg,
-    reconstruct_tiltstack_particles,
-    tilt_axis_xyz,
-)
 from cryomine.simulate._write import write_simulated_subtomograms, write_simulated_tomogram
 
 __all__ = [

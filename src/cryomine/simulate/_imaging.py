@@ -6,7 +6,7 @@ the requested SNR and add them (see ``docs/simulation.md``).
 
 ``mode="tilt-series"``
     The (rotated, shifted) density is projected along z at every tilt about the y axis
-    (:func:`~cryomine.simulate.project`), each projection is multiplied by the 2-D CTF in
+    (:func:`~cryomine.reconstruct.project`), each projection is multiplied by the 2-D CTF in
     Fourier space, **white Gaussian noise is added to the projections** (independent per pixel
     and tilt), and the volume is reconstructed by weighted back-projection (Ram-Lak ramp along x).
     The defocus is the same for every tilt and across each image (no defocus gradient).
@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from cryomine.errors import InputError
-from cryomine.simulate._ctf import ctf, ctf_2d
-from cryomine.simulate._tilt_series import backproject, project, tilt_angles, tilt_rotations
+from cryomine.reconstruct import backproject, ctf, ctf_2d, project, tilt_angles, tilt_rotations
 
 __all__ = ["IMAGING_MODES", "ImagingMode", "ImagingParameters", "add_noise_at_snr", "image_volumes"]
 
@@ -96,7 +95,7 @@ class ImagingParameters:
         return tilt_angles(self.tilt_range_deg, self.tilt_step_deg)
 
     def ctf_kwargs(self) -> dict[str, Any]:
-        """The CTF options (:func:`~cryomine.simulate.ctf`) of these settings."""
+        """The CTF options (:func:`~cryomine.reconstruct.ctf`) of these settings."""
         return {
             "defocus_um": self.defocus_um,
             "voltage_kv": self.voltage_kv,

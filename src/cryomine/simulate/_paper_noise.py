@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from cryomine.errors import InputError
-from cryomine.simulate._ctf import ctf
+from cryomine.reconstruct import ctf
 from cryomine.simulate._imaging import ImagingParameters
 
 __all__ = [

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from cryomine.errors import InputError
-from cryomine.simulate._ctf import ctf
+from cryomine.reconstruct import ctf
 from cryomine.simulate._imaging import (
     ImagingMode,
     ImagingParameters,

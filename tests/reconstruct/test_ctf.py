@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cryomine.simulate import ctf, ctf_2d, electron_wavelength_a
+from cryomine.reconstruct import ctf, ctf_2d, electron_wavelength_a
 
 
 def test_wavelength_300kv() -> None:

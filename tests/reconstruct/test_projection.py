@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-import cryomine.simulate._tilt_series as tilt_series
+import cryomine.reconstruct._projection as projection
 from cryomine.geometry import missing_wedge_mask, sphere_mask
-from cryomine.simulate import backproject, project, tilt_angles, tilt_rotations
+from cryomine.reconstruct import backproject, project, tilt_angles, tilt_rotations
 
 
 def test_tilt_angles_inclusive() -> None:
@@ -89,7 +89,7 @@ def test_fast_y_path_equals_general_path(monkeypatch: pytest.MonkeyPatch, make_b
     rotations = tilt_rotations(tilt_angles((-60.0, 60.0), 15.0))
     fast_images = project(volumes, rotations)
     fast_volume = backproject(fast_images, rotations, (12, 16, 20))
-    monkeypatch.setattr(tilt_series, "_fast_y_path", lambda *args: False)
+    monkeypatch.setattr(projection, "_fast_y_path", lambda *args: False)
     torch.testing.assert_close(project(volumes, rotations), fast_images, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(
         backproject(fast_images, rotations, (12, 16, 20)), fast_volume, atol=1e-4, rtol=1e-4
