@@ -42,6 +42,31 @@ def test_normalize_guards_constant_volumes(caplog: pytest.LogCaptureFixture) -> 
     assert "constant" in caplog.text
 
 
+def test_normalize_can_zero_constant_volumes_silently(caplog: pytest.LogCaptureFixture) -> None:
+    batch = np.stack([np.full((4, 4, 4), 0.1, dtype=np.float32), np.arange(64.0).reshape(4, 4, 4)])
+    with caplog.at_level("WARNING"):
+        out = normalize_subtomograms(batch, on_constant="ignore")
+    assert caplog.text == ""
+    assert np.all(out[0] == 0)
+    np.testing.assert_array_equal(out, normalize_subtomograms(batch))
+    with pytest.raises(ValueError, match="on_constant"):
+        normalize_subtomograms(batch, on_constant="raise")  # type: ignore[arg-type]
+
+
+def test_sorting_source_z_scores_with_the_io_implementation(
+    stack: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cryomine.sorting._source import as_source
+
+    volumes = stack.astype(np.float32)
+    volumes[3] = 0.1  # constant: zeros, and no warning on every read
+    with caplog.at_level("WARNING"):
+        read = as_source(volumes).read(np.arange(len(volumes)))
+    assert caplog.text == ""
+    assert np.all(read[3] == 0)
+    np.testing.assert_array_equal(read, normalize_subtomograms(volumes))
+
+
 def test_round_trip(tmp_path: Path, particle_table: pd.DataFrame, stack: np.ndarray) -> None:
     written = write_particle_set(tmp_path / "set", particle_table, stack, voxel_size_a=13.48)
     opened = ParticleSet.open(tmp_path / "set")

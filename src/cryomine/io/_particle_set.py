@@ -24,6 +24,7 @@ import pandas as pd
 
 from cryomine.errors import InputError
 from cryomine.io._atomic import atomic_directory
+from cryomine.io._normalize import normalize_subtomograms
 from cryomine.io._particle_table import COLUMNS
 from cryomine.io._star import read_particles, write_particles
 
@@ -31,7 +32,6 @@ __all__ = [
     "FORMAT_VERSION",
     "ParticleSet",
     "merge_particle_sets",
-    "normalize_subtomograms",
     "write_particle_set",
 ]
 
@@ -41,40 +41,6 @@ FORMAT_VERSION = 1
 _TABLE = "particles.star"
 _STACK = "subtomograms.zarr"
 _CHUNK = 16
-
-
-def normalize_subtomograms(batch: np.ndarray) -> np.ndarray:
-    """Z-score each subtomogram: mean 0 and standard deviation 1 over its box.
-
-    Parameters
-    ----------
-    batch : ndarray, shape (..., S, S, S)
-        One subtomogram (z, y, x) or a batch ``(n, z, y, x)``.
-
-    Returns
-    -------
-    ndarray, same shape, float32
-        Computed in float64. A constant subtomogram (sd 0) becomes all zeros.
-    """
-    data = np.asarray(batch)
-    if data.ndim < 3:
-        raise InputError(f"subtomograms: expected shape (..., z, y, x), got {data.shape}")
-    volumes = data.reshape(-1, *data.shape[-3:])
-    out = np.empty(volumes.shape, dtype=np.float32)
-    n_flat = 0
-    for i, volume in enumerate(volumes):  # one at a time: float64 accuracy, little memory
-        centred = volume.astype(np.float64)
-        mean = centred.mean()
-        centred -= mean
-        sd = math.sqrt(float(np.mean(centred * centred)))
-        if sd <= 1e-12 * max(1.0, abs(float(mean))):
-            n_flat += 1
-            out[i] = 0.0
-        else:
-            out[i] = centred / sd
-    if n_flat:
-        logger.warning("%d constant subtomogram(s) set to zero when z-scoring", n_flat)
-    return out.reshape(data.shape)
 
 
 def _batches(subtomograms: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.ndarray]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cryomine.errors import InputError
+from cryomine.io import normalize_subtomograms
 
 __all__ = [
     "AUTO_LOWPASS_VOXELS",
@@ -29,12 +30,11 @@ AUTO_LOWPASS_VOXELS = 4.0
 
 
 def _zscore(volumes: np.ndarray) -> np.ndarray:
-    """Z-score each volume of ``(n, Z, Y, X)`` over its box (float32)."""
-    volumes = np.asarray(volumes, dtype=np.float32)
-    axes = tuple(range(1, volumes.ndim))
-    mean = volumes.mean(axis=axes, keepdims=True)
-    std = volumes.std(axis=axes, keepdims=True)
-    return (volumes - mean) / np.where(std > 0, std, 1.0).astype(np.float32)
+    """Z-score each volume of ``(n, Z, Y, X)`` over its box (float32); constant ones become 0.
+
+    :func:`cryomine.io.normalize_subtomograms`, without its warning (sources are read often).
+    """
+    return normalize_subtomograms(volumes, on_constant="ignore")
 
 
 def lowpass_fraction(lowpass_a: float | str | None, voxel_size_a: float | None) -> float | None:
