@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cryomine.errors import InputError
+from cryomine.sorting._mixture import REG_COVAR
 
 __all__ = ["ddbi"]
-
-_REG = 1e-5
 
 
 def ddbi(features: np.ndarray, labels: np.ndarray) -> float:
@@ -25,8 +24,9 @@ def ddbi(features: np.ndarray, labels: np.ndarray) -> float:
     -------
     float
         ``(1/K) Σ_l max_{k≠l} R_kl`` with ``R_kl = (T_k + T_l) / (D_kl + D_lk)``, where for each
-        cluster ``k`` with mean ``μ_k`` and ``P_k = (Σ_k + 1e-5 I)⁻¹`` (``Σ_k`` the sample
-        covariance, ``ddof = 1``; zero for a one-member cluster), ``T_k`` is the mean of
+        cluster ``k`` with mean ``μ_k`` and ``P_k = (Σ_k + r I)⁻¹`` (``Σ_k`` the sample
+        covariance, ``ddof = 1``; zero for a one-member cluster; ``r`` = the mixtures'
+        ``REG_COVAR``, 1e-5), ``T_k`` is the mean of
         ``(x - μ_k)ᵀ P_k (x - μ_k)`` over the members and
         ``D_kl = (μ_l - μ_k)ᵀ P_k (μ_l - μ_k)``. ``inf`` when there are fewer than two clusters.
     """
@@ -51,7 +51,7 @@ def ddbi(features: np.ndarray, labels: np.ndarray) -> float:
         covariance = (
             centred.T @ centred / (len(members) - 1) if len(members) > 1 else np.zeros((dim, dim))
         )
-        precisions[k] = np.linalg.inv(covariance + _REG * np.eye(dim))
+        precisions[k] = np.linalg.inv(covariance + REG_COVAR * np.eye(dim))
         spread[k] = np.einsum("ni,ij,nj->n", centred, precisions[k], centred).mean()
     # separation[k, l] = (μ_l - μ_k)ᵀ P_k (μ_l - μ_k)
     diff = means[None, :, :] - means[:, None, :]

@@ -18,6 +18,7 @@ from cryomine.errors import InputError
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "REG_COVAR",
     "MixtureParams",
     "MixtureSelection",
     "PCAProjection",
@@ -29,6 +30,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Added to every covariance's diagonal (the mixtures' ``reg_covar``; also DDBI's precisions).
 REG_COVAR = 1e-5
 
 
