@@ -101,7 +101,7 @@ def test_verb_reads_the_raw_values_and_writes_a_run_dir(tmp_path: Path) -> None:
 def test_table1_benchmark_has_a_scale_row_on_paper_data(tmp_path: Path) -> None:
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sorting_table1.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "sorting_table1.py"
     spec = importlib.util.spec_from_file_location("sorting_table1_scale", path)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cryomine.cli import app
 from cryomine.io import read_particles
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _benchmark() -> ModuleType:
@@ -26,15 +26,17 @@ def _benchmark() -> ModuleType:
     return module
 
 
-def test_template_matching_verb_writes_a_run_dir(tiny_particle_set: Path, tmp_path: Path) -> None:
+def test_template_matching_verb_writes_a_run_dir(
+    baseline_particle_set: Path, tmp_path: Path
+) -> None:
     runner = CliRunner()
     out = tmp_path / "tm"
-    args = ["-q", "baseline", "template-matching", str(tiny_particle_set), "-o", str(out),
+    args = ["-q", "baseline", "template-matching", str(baseline_particle_set), "-o", str(out),
             "--angular-step", "90", "--refine-to", "90", "--device", "cpu"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     table = read_particles(out / "particles.star")
-    truth = read_particles(tiny_particle_set / "particles.star")
+    truth = read_particles(baseline_particle_set / "particles.star")
     assert set(table["rlnClassNumber"]) <= {1, 2, 3}
     assert np.all(np.isfinite(table["cmScore"]))
     names = json.loads((out / "references.json").read_text())
@@ -46,10 +48,10 @@ def test_template_matching_verb_writes_a_run_dir(tiny_particle_set: Path, tmp_pa
     assert again.exit_code == 2 and "--overwrite" in again.output
 
 
-def test_autoencoder_verb_writes_a_run_dir(tiny_particle_set: Path, tmp_path: Path) -> None:
+def test_autoencoder_verb_writes_a_run_dir(baseline_particle_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "ae"
     result = CliRunner().invoke(app, [
-        "-q", "baseline", "autoencoder", str(tiny_particle_set), "-o", str(out), "--epochs", "1",
+        "-q", "baseline", "autoencoder", str(baseline_particle_set), "-o", str(out), "--epochs", "1",
         "--k-range", "2", "3", "--pca-components", "3", "--device", "cpu",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -60,9 +62,9 @@ def test_autoencoder_verb_writes_a_run_dir(tiny_particle_set: Path, tmp_path: Pa
     assert np.load(out / "codes.npy").shape == (len(table), 32)
 
 
-def test_missing_references_are_an_input_error(tiny_particle_set: Path, tmp_path: Path) -> None:
+def test_missing_references_are_an_input_error(baseline_particle_set: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [
-        "baseline", "template-matching", str(tiny_particle_set), "-o", str(tmp_path / "x"),
+        "baseline", "template-matching", str(baseline_particle_set), "-o", str(tmp_path / "x"),
         "--reference", str(tmp_path / "nothing.mrc"),
     ])  # fmt: skip
     assert result.exit_code == 2

@@ -12,14 +12,14 @@ from cryomine.geometry import missing_wedge_mask, transform_volumes
 from cryomine.sorting.baselines import template_matching_classify
 
 
-def test_assigns_each_subtomogram_to_its_structure(tiny_set) -> None:
+def test_assigns_each_subtomogram_to_its_structure(baseline_set) -> None:
     result = template_matching_classify(
-        tiny_set.volumes, tiny_set.references_ctf, angular_step_deg=60.0, refine_to_deg=30.0,
+        baseline_set.volumes, baseline_set.references_ctf, angular_step_deg=60.0, refine_to_deg=30.0,
         max_shift_px=2.0, device="cpu",
     )  # fmt: skip
-    np.testing.assert_array_equal(result.labels, tiny_set.truth)
-    assert result.scores.shape == (len(tiny_set.truth), 3)
-    assert result.reference_names == list(tiny_set.references_ctf)
+    np.testing.assert_array_equal(result.labels, baseline_set.truth)
+    assert result.scores.shape == (len(baseline_set.truth), 3)
+    assert result.reference_names == list(baseline_set.references_ctf)
     # The assigned reference wins clearly at this SNR.
     runner_up = np.sort(result.scores, axis=1)[:, -2]
     assert np.all(result.best_scores - runner_up > 0.05)
@@ -28,9 +28,9 @@ def test_assigns_each_subtomogram_to_its_structure(tiny_set) -> None:
     assert result.n_rotations_scored == 69 + 2 * 33 + 19
 
 
-def test_recovers_a_known_rotation_and_shift_within_the_grid_step(tiny_set) -> None:
+def test_recovers_a_known_rotation_and_shift_within_the_grid_step(baseline_set) -> None:
     """An asymmetric map, rotated, shifted and cut by the missing wedge, is found back."""
-    reference = tiny_set.references_ctf["4v4r"]
+    reference = baseline_set.references_ctf["4v4r"]
     truth = Rotation.from_rotvec([0.9, -1.7, 0.6])
     shift = np.array([1.0, -2.0, 0.0])
     moved, _ = transform_volumes(
@@ -48,12 +48,12 @@ def test_recovers_a_known_rotation_and_shift_within_the_grid_step(tiny_set) -> N
     assert result.scores[0, 0] > 0.8
 
 
-def test_refuses_references_of_another_box(tiny_set) -> None:
+def test_refuses_references_of_another_box(baseline_set) -> None:
     with pytest.raises(InputError, match="reference"):
-        template_matching_classify(tiny_set.volumes, [np.ones((20, 20, 20))], device="cpu")
+        template_matching_classify(baseline_set.volumes, [np.ones((20, 20, 20))], device="cpu")
     with pytest.raises(InputError, match="angular step"):
         template_matching_classify(
-            tiny_set.volumes, tiny_set.references_ctf, angular_step_deg=0.0, device="cpu"
+            baseline_set.volumes, baseline_set.references_ctf, angular_step_deg=0.0, device="cpu"
         )
     with pytest.raises(InputError, match="stack of cubes"):
         template_matching_classify(np.zeros((2, 24, 24, 20)), [np.ones((24,) * 3)], device="cpu")

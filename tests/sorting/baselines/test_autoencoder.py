@@ -21,9 +21,9 @@ def test_codes_are_32_d_and_reconstructions_keep_the_box(box_size: int) -> None:
     assert reconstruction.shape == volumes.shape
 
 
-def test_training_decreases_the_loss(tiny_set) -> None:
+def test_training_decreases_the_loss(baseline_set) -> None:
     """On the central 12³ of the tiny set (small, so the test is fast)."""
-    volumes = tiny_set.volumes[:, 6:18, 6:18, 6:18]
+    volumes = baseline_set.volumes[:, 6:18, 6:18, 6:18]
     volumes = (volumes - volumes.mean(axis=(1, 2, 3), keepdims=True)) / volumes.std(
         axis=(1, 2, 3), keepdims=True
     )
@@ -37,7 +37,7 @@ def test_training_decreases_the_loss(tiny_set) -> None:
     assert not model.training  # left in eval mode
 
 
-def test_k_is_chosen_by_the_shared_mixture_selection(tiny_set, monkeypatch) -> None:
+def test_k_is_chosen_by_the_shared_mixture_selection(baseline_set, monkeypatch) -> None:
     calls = []
     real = cryomine.sorting.select_mixture
 
@@ -48,7 +48,7 @@ def test_k_is_chosen_by_the_shared_mixture_selection(tiny_set, monkeypatch) -> N
 
     monkeypatch.setattr(cryomine.sorting, "select_mixture", spy)
     result = autoencoder_cluster(
-        tiny_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
+        baseline_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
         device="cpu", random_state=0,
     )  # fmt: skip
     assert calls == [((9, 4), [2, 3, 4], result.n_clusters)]
@@ -56,33 +56,38 @@ def test_k_is_chosen_by_the_shared_mixture_selection(tiny_set, monkeypatch) -> N
     assert set(result.bic) == {2, 3, 4}
     assert np.unique(result.labels).size == result.n_clusters
     again = autoencoder_cluster(
-        tiny_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
+        baseline_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
         device="cpu", random_state=0,
     )  # fmt: skip
     np.testing.assert_array_equal(again.codes, result.codes)
     np.testing.assert_array_equal(again.labels, result.labels)
 
 
-def test_refuses_bad_options(tiny_set) -> None:
+def test_refuses_bad_options(baseline_set) -> None:
     with pytest.raises(InputError, match="k_range"):
-        autoencoder_cluster(tiny_set.volumes, k_range=(5, 2), device="cpu")
+        autoencoder_cluster(baseline_set.volumes, k_range=(5, 2), device="cpu")
     with pytest.raises(InputError, match="epochs"):
-        autoencoder_cluster(tiny_set.volumes, epochs=0, device="cpu")
+        autoencoder_cluster(baseline_set.volumes, epochs=0, device="cpu")
     with pytest.raises(InputError, match="box size"):
         ConvAutoencoder(6)
 
 
-def test_input_low_pass_is_disca_s_and_encode_reproduces_the_codes(tiny_set) -> None:
+def test_input_low_pass_is_disca_s_and_encode_reproduces_the_codes(baseline_set) -> None:
     """The baseline sees the data as DISCA does (same filter); encode() filters new data alike."""
     from cryomine.sorting._source import as_source
 
     options = dict(k_range=(2, 3), epochs=1, batch_size=4, pca_components=4, device="cpu")
-    result = autoencoder_cluster(tiny_set.volumes, random_state=0, **options)
-    assert result.lowpass_fraction == as_source(tiny_set.volumes, lowpass_a="auto").lowpass_fraction
+    result = autoencoder_cluster(baseline_set.volumes, random_state=0, **options)
+    assert (
+        result.lowpass_fraction
+        == as_source(baseline_set.volumes, lowpass_a="auto").lowpass_fraction
+    )
     assert result.lowpass_fraction == pytest.approx(0.5)
-    np.testing.assert_allclose(result.encode(tiny_set.volumes), result.codes, atol=1e-5)
-    unfiltered = autoencoder_cluster(tiny_set.volumes, lowpass_a=None, random_state=0, **options)
+    np.testing.assert_allclose(result.encode(baseline_set.volumes), result.codes, atol=1e-5)
+    unfiltered = autoencoder_cluster(
+        baseline_set.volumes, lowpass_a=None, random_state=0, **options
+    )
     assert unfiltered.lowpass_fraction is None
     assert not np.allclose(unfiltered.codes, result.codes, atol=1e-3)
     with pytest.raises(InputError, match="voxel"):
-        autoencoder_cluster(tiny_set.volumes, lowpass_a=40.0, random_state=0, **options)
+        autoencoder_cluster(baseline_set.volumes, lowpass_a=40.0, random_state=0, **options)

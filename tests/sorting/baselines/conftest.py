@@ -1,4 +1,8 @@
-"""Fixtures for the baseline tests: a tiny, high-SNR simulated set of three structures."""
+"""Fixtures for the baseline tests: a tiny, high-SNR simulated set of three structures.
+
+Named ``baseline_*`` so that they do not shadow ``tiny_set`` / ``tiny_particle_set`` of
+tests/sorting/conftest.py, which also applies here.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ VOXEL_SIZE_A = 16.0
 
 
 @dataclass(frozen=True)
-class TinySet:
+class BaselineSet:
     volumes: np.ndarray  # (N, 24, 24, 24) float32, z-scored
     truth: np.ndarray  # (N,) 0-based class
     references_ctf: dict[str, np.ndarray]
@@ -21,7 +25,7 @@ class TinySet:
 
 
 @pytest.fixture(scope="session")
-def tiny_set() -> TinySet:
+def baseline_set() -> BaselineSet:
     """3 structures x 3 subtomograms, SNR 10, ±60°, 24³ at 16 Å (Fourier imaging, fast)."""
     from cryomine.simulate import simulate_subtomograms
 
@@ -30,11 +34,13 @@ def tiny_set() -> TinySet:
         seed=3, device="cpu",
     )  # fmt: skip
     volumes = np.concatenate(list(sim.iter_subtomograms()))
-    return TinySet(volumes, sim.table["cmTrueClass"].to_numpy() - 1, sim.references_ctf, sim.table)
+    return BaselineSet(
+        volumes, sim.table["cmTrueClass"].to_numpy() - 1, sim.references_ctf, sim.table
+    )
 
 
 @pytest.fixture(scope="session")
-def tiny_particle_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def baseline_particle_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same kind of set written to disk (particles.star, subtomograms.zarr, references/)."""
     from cryomine.simulate import write_simulated_subtomograms
 
