@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import Device, OverwriteDirectory
+
 __all__ = ["register"]
 
 
@@ -41,13 +43,9 @@ def average(
     classes: str | None = typer.Option(
         None, "--classes", help="Comma-separated class numbers (1-based) to average; default all."
     ),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
+    device: Device = "auto",
     seed: int = typer.Option(0, "--seed", help="Random seed of the half-set split (integer)."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output directory."
-    ),
+    overwrite: OverwriteDirectory = False,
 ) -> None:
     """Align and average each class reference-free with two independent halves (gold standard).
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import LOWPASS_HELP
+from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteRun, Seed
 
 __all__ = ["register"]
 
@@ -105,10 +105,8 @@ def template_matching(
     max_frequency: float = typer.Option(
         0.5, "--max-frequency", help="Upper end of the scoring band, cycles per voxel."
     ),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+    device: Device = "auto",
+    overwrite: OverwriteRun = False,
 ) -> None:
     """Assign each subtomogram to the reference it correlates with best (missing-wedge aware).
 
@@ -193,11 +191,9 @@ def autoencoder(
         16, "--pca-components", help="Code dimensions kept for the mixture fits (count)."
     ),
     lowpass: str = typer.Option("auto", "--lowpass", help=LOWPASS_HELP + " The same as sort's."),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+    device: Device = "auto",
+    seed: Seed = 0,
+    overwrite: OverwriteRun = False,
 ) -> None:
     """Autoencoder codes + k-means, K chosen by Gaussian mixtures + BIC as DISCA chooses it.
 
@@ -258,8 +254,8 @@ def scale(
     k_range: tuple[int, int] = typer.Option(
         (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run."),
+    seed: Seed = 0,
+    overwrite: OverwriteRun = False,
 ) -> None:
     """Scale-only control: Gaussian mixture + BIC on each subtomogram's log standard deviation.
 

@@ -1,4 +1,9 @@
-"""Shared pieces of the command line: progress reporting and option helpers."""
+"""Shared pieces of the command line: progress reporting, option helpers and shared options.
+
+The shared options are annotated types; a command declares one with its default, e.g.
+``seed: Seed = 0`` or ``device: Device = "auto"``, and gets the same flag and help text as every
+other command that uses it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,51 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-__all__ = ["LOWPASS_HELP", "QUIET", "ProgressCallback", "parse_lowpass", "progress"]
+import typer
+
+__all__ = [
+    "LOWPASS_HELP",
+    "QUIET",
+    "Device",
+    "DeviceAutoCpuCuda",
+    "HeaderVoxelSize",
+    "MetricsOutput",
+    "OverwriteDirectory",
+    "OverwriteFile",
+    "OverwriteRun",
+    "ProgressCallback",
+    "Seed",
+    "parse_lowpass",
+    "progress",
+]
+
+#: ``--device`` (default ``"auto"``): where torch runs.
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:i].")]
+#: ``--device`` with the shorter help text of ``simulate`` and ``import``.
+DeviceAutoCpuCuda = Annotated[str, typer.Option("--device", help="'auto', 'cpu' or 'cuda'.")]
+#: ``--seed``: the random seed of a command with one source of randomness.
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (integer).")]
+#: ``--overwrite`` of a command that writes one directory.
+OverwriteDirectory = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output directory.")
+]
+#: ``--overwrite`` of a command that writes one file.
+OverwriteFile = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output file.")
+]
+#: ``--overwrite`` of a command that writes a run directory (``baseline``).
+OverwriteRun = Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")]
+#: ``--voxel-size`` (default ``None``) of a command that reads one tomogram's MRC header.
+HeaderVoxelSize = Annotated[
+    float | None, typer.Option("--voxel-size", help="Override the header voxel size, Å.")
+]
+#: ``--output`` / ``-o`` (default ``None``) of the ``evaluate`` commands.
+MetricsOutput = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the metrics to this JSON file.")
+]
 
 #: Set by the ``--quiet`` global option.
 QUIET = False

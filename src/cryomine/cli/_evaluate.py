@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import MetricsOutput
+
 __all__ = ["evaluate_app", "register"]
 
 #: Extra ``evaluate`` verbs: modules ``cryomine.cli._evaluate_<name>`` with
@@ -36,9 +38,7 @@ def sorting(
     pred: Path = typer.Option(
         ..., "--pred", help="STAR file of a sort (rlnClassNumber, cmParticleId)."
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the metrics to this JSON file."
-    ),
+    output: MetricsOutput = None,
     truth_column: str | None = typer.Option(
         None,
         "--truth-column",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import MetricsOutput
+
 __all__ = ["register"]
 
 
@@ -28,9 +30,7 @@ def picking(
     beta: float = typer.Option(
         1.0, "--beta", help="F-beta weight of recall reported beside F1 (CZII uses 4)."
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the metrics to this JSON file."
-    ),
+    output: MetricsOutput = None,
 ) -> None:
     """Precision, recall and F1 overall, and recall per true structure (cmStructure).
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import MetricsOutput
+
 __all__ = ["register"]
 
 
@@ -24,9 +26,7 @@ def pipeline(
     radius_a: float = typer.Option(
         80.0, "--radius", help="Hit radius, Å (the DISCA paper uses 80 Å)."
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the metrics to this JSON file."
-    ),
+    output: MetricsOutput = None,
 ) -> None:
     """Per-structure precision, recall and F1 after sorting (each class mapped to its majority
     structure), and the FSC (0.5) resolution of each class average against the true map."""

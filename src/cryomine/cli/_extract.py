@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import HeaderVoxelSize
+
 __all__ = ["register"]
 
 
@@ -26,9 +28,7 @@ def extract(
     bin_factor: int = typer.Option(
         1, "--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."
     ),
-    voxel_size_a: float | None = typer.Option(
-        None, "--voxel-size", help="Override the header voxel size, Å."
-    ),
+    voxel_size_a: HeaderVoxelSize = None,
     contrast: str = typer.Option(
         "dark", "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."
     ),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory
+
 __all__ = ["register"]
 
 import_app = typer.Typer(
@@ -49,10 +51,8 @@ def warp(
     batch_size: int = typer.Option(
         64, "--batch-size", help="Particles back-projected at a time (count)."
     ),
-    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output directory."
-    ),
+    device: DeviceAutoCpuCuda = "auto",
+    overwrite: OverwriteDirectory = False,
 ) -> None:
     """Reconstruct Warp/RELION 5 tilt-stack particles as subtomograms (weighted back-projection).
 

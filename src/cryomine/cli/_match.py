@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import OverwriteFile
+
 __all__ = ["match_app", "register"]
 
 PICK_FORMATS = (".star", ".coords", ".json")
@@ -307,7 +309,7 @@ def extract(
     device: str = typer.Option(
         "cpu", "--device", help="'cpu', 'cuda[:i]' or 'auto' (significance test)."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Picks from a search: peaks above the false-alarm cut-off, with orientations and scores.
 

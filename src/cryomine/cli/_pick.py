@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import HeaderVoxelSize, OverwriteFile
+
 __all__ = ["register"]
 
 PICK_FORMATS = (".star", ".coords", ".json")
@@ -22,9 +24,7 @@ def pick(
         "-o",
         help="Picks: .star (RELION 4 columns, px + pixel size), .coords (x y z px) or .json (copick, Å).",
     ),
-    voxel_size_a: float | None = typer.Option(
-        None, "--voxel-size", help="Override the header voxel size, Å."
-    ),
+    voxel_size_a: HeaderVoxelSize = None,
     contrast: str = typer.Option(
         "dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
     ),
@@ -49,7 +49,7 @@ def pick(
         "--mask",
         help="MRC mask of the tomogram's shape; picks are kept where it is non-zero.",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Pick particles in a tomogram without templates (difference of Gaussians tuned to the diameter).
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import Device
+
 __all__ = ["register"]
 
 
@@ -16,9 +18,7 @@ def predict(
         ..., "--output", "-o", help="Directory to write particles.star, features.npy and run.json."
     ),
     batch_size: int = typer.Option(64, "--batch-size", help="Subtomograms per batch (count)."),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
+    device: Device = "auto",
 ) -> None:
     """Assign each subtomogram to one of the run's classes (no training; DISCA features + mixture).
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory, Seed
+
 __all__ = ["register"]
 
 simulate_app = typer.Typer(
@@ -80,14 +82,12 @@ def subtomograms(
         "--normalize/--no-normalize",
         help="Z-score each subtomogram (mean 0, sd 1), or leave it at its simulated scale.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    seed: Seed = 0,
     batch_size: int = typer.Option(
         64, "--batch-size", help="Subtomograms simulated at a time (count)."
     ),
-    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output directory."
-    ),
+    device: DeviceAutoCpuCuda = "auto",
+    overwrite: OverwriteDirectory = False,
 ) -> None:
     """Simulate a particle set: --per-class subtomograms per structure, random poses, truth.
 
@@ -145,7 +145,7 @@ def tomogram(
         0, "--membranes", help="Number of membrane vesicles (40 Å shells)."
     ),
     gold: int = typer.Option(0, "--gold", help="Number of gold beads (100 Å spheres)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
+    seed: Seed = 0,
     name: str = typer.Option(
         "tomogram",
         "--name",
@@ -155,10 +155,8 @@ def tomogram(
     write_clean: bool = typer.Option(
         False, "--write-clean", help="Also write the noise-free density clean.mrc."
     ),
-    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output directory."
-    ),
+    device: DeviceAutoCpuCuda = "auto",
+    overwrite: OverwriteDirectory = False,
 ) -> None:
     """Simulate a crowded tomogram (protein dark) with truth.star, labels.mrc and a run record."""
     from cryomine.cli._common import progress
