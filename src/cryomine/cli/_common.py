@@ -18,6 +18,7 @@ import typer
 
 __all__ = [
     "LOWPASS_HELP",
+    "PICK_FORMATS",
     "QUIET",
     "Device",
     "DeviceAutoCpuCuda",
@@ -29,7 +30,9 @@ __all__ = [
     "ProgressCallback",
     "Seed",
     "parse_lowpass",
+    "picks_format",
     "progress",
+    "write_picks",
 ]
 
 #: ``--device`` (default ``"auto"``): where torch runs.
@@ -152,3 +155,54 @@ def parse_lowpass(text: str) -> float | str | None:
         raise InputError(
             f"--lowpass {text!r}: expected a resolution in Å, 'auto' or 'none'"
         ) from None
+
+
+#: File endings of the picks ``pick`` and ``match picks`` write: STAR, plain coordinates, copick.
+PICK_FORMATS = (".star", ".coords", ".json")
+
+
+def picks_format(output: Path) -> str:
+    """The lower-case ending of ``output``; :class:`InputError` unless one of ``PICK_FORMATS``."""
+    from cryomine.errors import InputError
+
+    suffix = output.suffix.lower()
+    if suffix not in PICK_FORMATS:
+        raise InputError(
+            f"{output}: unknown picks format; expected a name ending in {', '.join(PICK_FORMATS)}"
+        )
+    return suffix
+
+
+def write_picks(
+    output: Path,
+    table: Any,
+    positions_zyx: Any,
+    *,
+    object_name: str,
+    run_name: str,
+    overwrite: bool,
+    **star_options: Any,
+) -> None:
+    """Write picks in the format of ``output``'s ending (:func:`picks_format`).
+
+    ``.star``: the particle ``table`` (``star_options`` go to :func:`cryomine.io.write_particles`);
+    ``.coords``: ``positions_zyx`` (voxels); ``.json``: ``table`` as copick picks of
+    ``object_name`` in run ``run_name`` (user ``cryomine``, session ``0``).
+    """
+    from cryomine.io import write_coords, write_copick_picks, write_particles
+
+    suffix = picks_format(output)
+    if suffix == ".star":
+        write_particles(output, table, overwrite=overwrite, **star_options)
+    elif suffix == ".coords":
+        write_coords(output, positions_zyx, overwrite=overwrite)
+    else:
+        write_copick_picks(
+            output,
+            table,
+            object_name=object_name,
+            user_id="cryomine",
+            session_id="0",
+            run_name=run_name,
+            overwrite=overwrite,
+        )

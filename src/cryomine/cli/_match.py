@@ -16,8 +16,6 @@ from cryomine.cli._common import OverwriteFile
 
 __all__ = ["match_app", "register"]
 
-PICK_FORMATS = (".star", ".coords", ".json")
-
 match_app = typer.Typer(
     name="match",
     no_args_is_help=True,
@@ -323,16 +321,9 @@ def extract(
 
     from cryomine._device import resolve_device
     from cryomine._runrecord import recording_run
-    from cryomine.cli._common import progress
+    from cryomine.cli._common import picks_format, progress, write_picks
     from cryomine.errors import InputError
-    from cryomine.io import (
-        new_particle_table,
-        read_mrc,
-        tomogram_name,
-        write_coords,
-        write_copick_picks,
-        write_particles,
-    )
+    from cryomine.io import new_particle_table, read_mrc, tomogram_name
     from cryomine.io._atomic import check_writable
     from cryomine.matching import (
         Peaks,
@@ -345,11 +336,7 @@ def extract(
     from cryomine.matching._job import read_job_template
     from cryomine.matching._significance import extract_windows, template_p_values
 
-    suffix = output.suffix.lower()
-    if suffix not in PICK_FORMATS:
-        raise InputError(
-            f"{output}: unknown picks format; expected a name ending in {', '.join(PICK_FORMATS)}"
-        )
+    picks_format(output)
     if flavour not in ("relion4", "relion5"):
         raise InputError(f"--flavour {flavour!r}: expected 'relion4' or 'relion5'")
     if p_values < 0:
@@ -436,18 +423,12 @@ def extract(
                 table = table[keep].reset_index(drop=True)
                 peaks = Peaks(peaks.positions_zyx[keep], peaks.scores[keep])
                 table["cmParticleId"] = np.arange(1, len(table) + 1)
-        if suffix == ".star":
-            shapes = {name: tuple(float(n) for n in job["tomogram_shape_zyx"])}
-            write_particles(
-                output, table, flavour=flavour, tomogram_shapes=shapes, overwrite=overwrite
-            )  # type: ignore[arg-type]
-        elif suffix == ".coords":
-            write_coords(output, peaks.positions_zyx.astype(np.float64), overwrite=overwrite)
-        else:
-            write_copick_picks(
-                output, table, object_name=Path(str(job["template"].get("structure", "particle"))).name.split(".")[0],
-                user_id="cryomine", session_id="0", run_name=name, overwrite=overwrite,
-            )  # fmt: skip
+        write_picks(
+            output, table, peaks.positions_zyx.astype(np.float64),
+            object_name=Path(str(job["template"].get("structure", "particle"))).name.split(".")[0],
+            run_name=name, overwrite=overwrite, flavour=flavour,
+            tomogram_shapes={name: tuple(float(n) for n in job["tomogram_shape_zyx"])},
+        )  # fmt: skip
         record.results.update(n_picks=len(peaks), threshold=threshold)
     typer.echo(f"{len(peaks)} picks above {threshold:.4g} (F = {false_alarms:g}) → {output}")
 

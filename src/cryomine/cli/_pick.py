@@ -10,8 +10,6 @@ from cryomine.cli._common import HeaderVoxelSize, OverwriteFile
 
 __all__ = ["register"]
 
-PICK_FORMATS = (".star", ".coords", ".json")
-
 
 def pick(
     tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
@@ -59,24 +57,12 @@ def pick(
     run record is written beside the output (OUTPUT.run.json).
     """
     from cryomine._runrecord import recording_run
-    from cryomine.cli._common import progress
-    from cryomine.errors import InputError
-    from cryomine.io import (
-        new_particle_table,
-        read_mrc,
-        tomogram_name,
-        write_coords,
-        write_copick_picks,
-        write_particles,
-    )
+    from cryomine.cli._common import picks_format, progress, write_picks
+    from cryomine.io import new_particle_table, read_mrc, tomogram_name
     from cryomine.io._atomic import check_writable
     from cryomine.picking import pick_particles
 
-    suffix = output.suffix.lower()
-    if suffix not in PICK_FORMATS:
-        raise InputError(
-            f"{output}: unknown picks format; expected a name ending in {', '.join(PICK_FORMATS)}"
-        )
+    picks_format(output)
     check_writable(output, overwrite=overwrite)
     parameters = {
         "tomogram": tomogram,
@@ -115,20 +101,14 @@ def pick(
         table = new_particle_table(
             picks.positions_zyx, tomo_name=name, pixel_size_a=voxel, scores=picks.scores
         )
-        if suffix == ".star":
-            write_particles(output, table, overwrite=overwrite)
-        elif suffix == ".coords":
-            write_coords(output, picks.positions_zyx, overwrite=overwrite)
-        else:
-            write_copick_picks(
-                output,
-                table,
-                object_name="particle",
-                user_id="cryomine",
-                session_id="0",
-                run_name=name,
-                overwrite=overwrite,
-            )
+        write_picks(
+            output,
+            table,
+            picks.positions_zyx,
+            object_name="particle",
+            run_name=name,
+            overwrite=overwrite,
+        )
         record.results["n_picks"] = len(picks)
     typer.echo(f"{len(picks)} picks in {tomogram} (voxel {voxel:.4g} Å) → {output}")
 
