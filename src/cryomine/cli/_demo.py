@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import Device
+
 __all__ = ["demo_commands", "register"]
 
 DEMO_STRUCTURES = ("4v4r", "3j9i", "4v94")  # 70S ribosome, 20S proteasome, TRiC
@@ -47,9 +49,7 @@ def demo(
         0.1, "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (integer) for simulation and sorting."),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
+    device: Device = "auto",
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the outputs of an earlier demo in OUTPUT."
     ),

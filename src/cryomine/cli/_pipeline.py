@@ -23,6 +23,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import Device
+
 __all__ = ["register"]
 
 
@@ -69,9 +71,7 @@ def pipeline(
     average_iterations: int = typer.Option(
         4, "--average-iterations", help="Alignment iterations per class average."
     ),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
+    device: Device = "auto",
     seed: int = typer.Option(0, "--seed", help="Random seed (integer) for sorting and averaging."),
 ) -> None:
     """Pick, extract, sort (DISCA), average, embed and report over one or many tomograms.

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cryomine.cli._common import OverwriteFile
+
 __all__ = ["register"]
 
 
@@ -39,7 +41,7 @@ def structures(
         "--mass",
         help="Mass the density is scaled to, kDa. Default: from the atoms or the catalogue.",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    overwrite: OverwriteFile = False,
 ) -> None:
     """List the built-in structures, or write one as a density map.
 
