@@ -1,8 +1,10 @@
-"""DISCA on the validation structures: K and homogeneity against N and SNR, presets side by side.
+"""Sorting on the validation structures: K and homogeneity against N and SNR, methods side by side.
 
-The evidence grid of issue #11 (BENCHMARKS.md §6: never tuned on). For every size (``--sizes``,
-``CLASSESxPER_CLASS``: ``3x60`` takes the first three structures, the three-class validation
-case), SNR (``--snrs``), preset (``--presets``) and seed (``--seeds``) one DISCA sort; beside
+The evidence grid of issues #11 and #13 (BENCHMARKS.md §6: never tuned on). For every size
+(``--sizes``, ``CLASSESxPER_CLASS``: ``3x60`` takes the first three structures, the three-class
+validation case), SNR (``--snrs``) and seed (``--seeds``): one DISCA sort per preset
+(``--presets``), and with ``--methods`` multi-pattern pursuit from the data alone (``mpp``) and
+from the DISCA ``cryomine`` preset's labels (``disca-mpp``, reusing that cell's labels); beside
 each (size, SNR, seed) the oracle, template matching with the true references, on the first
 ``--oracle-per-class`` subtomograms of each class of the same data (its decisions are per
 particle, so the rates estimate the full set's). The table reports medians over seeds of K,
@@ -12,6 +14,7 @@ exist are skipped, so an interrupted run resumes. Data: 24³ at 16 Å, ±60°, p
 
     python benchmarks/disca_validation.py                                   # the full grid
     python benchmarks/disca_validation.py --sizes 3x60,5x100 --snrs 0.1 --seeds 0
+    python benchmarks/disca_validation.py --sizes 3x60 --methods disca,mpp,disca-mpp --seeds 0
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     return {
         "k": model.n_clusters_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
         "wall_s": wall_s, "n_iter": model.n_iter_, "best_iteration": model.best_iteration_,
+        "labels": model.labels_.tolist(),
         "converged": model.converged_, "warnings": [str(w.message) for w in caught],
         "per_iteration": [
             {k: e.get(k) for k in ("n_clusters", "covariance_type", "ddbi", "label_change",
@@ -96,6 +100,32 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
             for e in model.history_
         ],
         "settings": model.json_params(), "metrics": metrics.to_dict(),
+    }  # fmt: skip
+
+
+def run_mpp(args: argparse.Namespace, volumes: np.ndarray, truth: np.ndarray, seed: int,
+            init_labels: np.ndarray | None) -> dict[str, Any]:  # fmt: skip
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from cryomine.sorting import MPP
+
+    model = MPP(random_state=seed, device=args.device, max_iter=args.mpp_max_iter)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(volumes, init_labels=init_labels)
+    wall_s = time.perf_counter() - start
+    metrics = sorting_metrics(truth, model.labels_)
+    return {
+        "k": model.n_clusters_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
+        "wall_s": wall_s, "n_iter": model.n_iter_, "converged": model.converged_,
+        "start_k": None if init_labels is None else int(np.unique(init_labels).size),
+        "warnings": [str(w.message) for w in caught], "labels": model.labels_.tolist(),
+        "per_iteration": [{k: e.get(k) for k in ("n_clusters", "sizes", "label_change", "events",
+                                                 "timings_s")} for e in model.history_],
+        "settings": model.get_params(), "metrics": metrics.to_dict(),
     }  # fmt: skip
 
 
@@ -123,9 +153,12 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
             for seed in args.seeds:
                 data = None
                 jobs = [("oracle", None)] if args.oracle_per_class > 0 else []
-                jobs += [("disca", p) for p in args.presets]
+                if "disca" in args.methods:
+                    jobs += [("disca", p) for p in args.presets]
+                jobs += [(m, None) for m in args.methods if m in ("mpp", "disca-mpp")]
+                stem = f"{classes}x{per_class}_snr{snr:g}_seed{seed}_"
                 for method, preset in jobs:
-                    name = f"{classes}x{per_class}_snr{snr:g}_seed{seed}_" + (preset or method)
+                    name = stem + (preset or method)
                     path = args.out_dir / "cells" / f"{name}.json"
                     if path.exists():
                         cells.append(json.loads(path.read_text()))
@@ -134,8 +167,20 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                         data = simulate(args, classes, per_class, snr, seed)
                     volumes, truth, references = data
                     print(f"{name} ...", flush=True)
-                    result = (run_oracle(args, volumes, truth, references) if method == "oracle"
-                              else run_sort(args, preset, volumes, truth, seed))  # fmt: skip
+                    if method == "oracle":
+                        result = run_oracle(args, volumes, truth, references)
+                    elif method == "disca":
+                        result = run_sort(args, preset, volumes, truth, seed)
+                    else:
+                        start, disca_wall = None, None
+                        if method == "disca-mpp":
+                            disca = args.out_dir / "cells" / f"{stem}cryomine.json"
+                            saved = json.loads(disca.read_text()) if disca.exists() else {}
+                            if "labels" not in saved:  # cells from before labels were kept
+                                saved = run_sort(args, "cryomine", volumes, truth, seed)
+                            start, disca_wall = np.asarray(saved["labels"]), saved["wall_s"]
+                        result = run_mpp(args, volumes, truth, seed, start)
+                        result["disca_wall_s"] = disca_wall
                     cell = {"method": method, "preset": preset, "classes": classes,
                             "per_class": per_class, "n": classes * per_class, "snr": snr,
                             "seed": seed, "structures": args.structures[:classes], **result,
@@ -155,15 +200,17 @@ def summary(cells: list[dict], args: argparse.Namespace) -> list[str]:
     keys = sorted({(c["classes"], c["per_class"], c["snr"]) for c in cells},
                   key=lambda k: (k[0] * k[1], -k[2]))  # fmt: skip
     for classes, per_class, snr in keys:
-        for label in ["oracle", *args.presets]:
+        for label in ["oracle", *args.presets, "mpp", "disca-mpp"]:
             group = [c for c in cells if (c["classes"], c["per_class"], c["snr"]) ==
                      (classes, per_class, snr) and (c["preset"] or c["method"]) == label]  # fmt: skip
             if not group:
                 continue
             group.sort(key=lambda c: c["seed"])
-            name = ("template matching, true references (oracle, "
-                    f"{group[0]['n_scored']} scored)" if label == "oracle"
-                    else f"DISCA --preset {label}")  # fmt: skip
+            names = {"oracle": "template matching, true references (oracle, "
+                               f"{group[0].get('n_scored')} scored)",
+                     "mpp": "MPP from the data alone (`--method mpp`)",
+                     "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)"}  # fmt: skip
+            name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
                 f"| {classes} × {per_class} | {snr:g} | {name} | "
@@ -182,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     add("--sizes", default="3x60,5x100,5x200,5x400", help="CLASSESxPER_CLASS, comma-separated")
     add("--snrs", default="0.1,0.03,0.01", help="comma-separated SNRs")
     add("--presets", default="cryomine,paper", help="comma-separated DISCA presets")
+    add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
+    add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
     add("--seeds", default="0,1,2", help="comma-separated seeds (simulation and DISCA)")
     add("--oracle-per-class", type=int, default=20,
         help="template matching on this many per class (0: no oracle)")  # fmt: skip
@@ -198,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     args.structures = [s.strip() for s in args.structures.split(",") if s.strip()]
     args.snrs = [float(s) for s in args.snrs.split(",")]
     args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     command = "python benchmarks/disca_validation.py " + " ".join(
@@ -207,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     cells = run_grid(args)
     machine = _machine()
     lines = [
-        "# DISCA on the validation structures: K and homogeneity against N and SNR", "",
+        "# Sorting on the validation structures: K and homogeneity against N and SNR", "",
         f"`{command}`", "",
         f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs, {args.threads} torch threads, "
         f"CUDA {machine['cuda']}, 1-min load average {machine['load_average_1min']:.1f} at the "
@@ -215,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{', '.join(args.structures)} (the first three for 3 × N), 24³ at "
         f"{args.voxel_size:g} Å, ±60°, projection noise (fourier), z-scored. DISCA width "
         f"{args.width:g}, K {args.k_range[0]}..{args.k_range[1]}, at most {args.max_iter} "
-        "iterations.", "",
+        f"iterations; MPP defaults (docs/mpp.md), at most {args.mpp_max_iter} iterations. "
+        "The wall time of DISCA → MPP is that of MPP alone; DISCA's is its own row.", "",
         *summary(cells, args), "",
     ]  # fmt: skip
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -157,7 +157,7 @@ def test_found_shift_becomes_a_relion_origin_that_moves_the_centre(sort_run):
     from scipy.spatial.transform import Rotation
 
     from cryomine.averaging._average import ClassAverage
-    from cryomine.averaging._run import _oriented_rows
+    from cryomine.averaging._run import oriented_rows
 
     _, table = sort_run
     rows = table.iloc[:2].copy()
@@ -170,7 +170,7 @@ def test_found_shift_becomes_a_relion_origin_that_moves_the_centre(sort_run):
         fsc_frequencies_per_a=np.zeros(3), fsc=np.zeros(3), resolution_a=50.0,
         rotations=rotations, shifts_zyx=shifts, half=np.array([1, 2]), scores=np.zeros(2),
     )  # fmt: skip
-    oriented = _oriented_rows(rows, result, 24.0)
+    oriented = oriented_rows(rows, result, 24.0)
     expected = positions_zyx(rows) + shifts * 24.0 / 12.0  # table coordinates are 12 Å voxels
     np.testing.assert_allclose(positions_zyx(oriented), expected)
     assert np.allclose(rotations_from_table(oriented).as_matrix(), rotations.as_matrix())

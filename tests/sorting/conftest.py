@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 #: Three clearly different structures: 70S ribosome (262 Å), 20S proteasome (175 Å),
@@ -19,6 +20,26 @@ VALIDATION_THREE = ("4v7r", "4cr2", "1qvr")
 VALIDATION_VOXEL_SIZE_A = 16.0
 
 
+def simulate_table(
+    n_per_class: int,
+    snr: float,
+    *,
+    seed: int = 0,
+    structures: tuple[str, ...] = THREE_STRUCTURES,
+    voxel_size_a: float | None = None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``(N, 24, 24, 24)`` z-scored subtomograms (±60° wedge) and their table (true classes,
+    orientations and shifts)."""
+    from cryomine.simulate import simulate_subtomograms
+
+    sampling = {} if voxel_size_a is None else {"voxel_size_a": voxel_size_a}
+    simulated = simulate_subtomograms(
+        list(structures), n_per_class=n_per_class, snr=snr, mode="fourier", seed=seed,
+        **sampling,
+    )  # fmt: skip
+    return np.concatenate(list(simulated.iter_subtomograms())), simulated.table
+
+
 def simulate(
     n_per_class: int,
     snr: float,
@@ -28,15 +49,10 @@ def simulate(
     voxel_size_a: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(N, 24, 24, 24)`` z-scored subtomograms and their 0-based true classes (±60° wedge)."""
-    from cryomine.simulate import simulate_subtomograms
-
-    sampling = {} if voxel_size_a is None else {"voxel_size_a": voxel_size_a}
-    simulated = simulate_subtomograms(
-        list(structures), n_per_class=n_per_class, snr=snr, mode="fourier", seed=seed,
-        **sampling,
-    )  # fmt: skip
-    volumes = np.concatenate(list(simulated.iter_subtomograms()))
-    return volumes, simulated.table["cmTrueClass"].to_numpy() - 1
+    volumes, table = simulate_table(
+        n_per_class, snr, seed=seed, structures=structures, voxel_size_a=voxel_size_a
+    )
+    return volumes, table["cmTrueClass"].to_numpy() - 1
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from cryomine.averaging._align import (
     align_global,
     align_local,
     align_maps,
+    aligned_spectra,
     compose_half_alignment,
     map_from_sums,
 )
@@ -25,7 +26,12 @@ from cryomine.averaging._engine import (
     search_global,
 )
 from cryomine.averaging._fsc import fourier_shell_correlation, resolution_at
-from cryomine.averaging._run import average_run, particle_set_of_run, write_class_outputs
+from cryomine.averaging._run import (
+    average_run,
+    oriented_rows,
+    particle_set_of_run,
+    write_class_outputs,
+)
 
 __all__ = [
     "AlignmentResult",
@@ -36,6 +42,7 @@ __all__ = [
     "align_local",
     "align_maps",
     "align_to_references",
+    "aligned_spectra",
     "average_class",
     "average_run",
     "compose_half_alignment",
@@ -43,6 +50,7 @@ __all__ = [
     "local_rotation_offsets",
     "lowpass",
     "map_from_sums",
+    "oriented_rows",
     "particle_set_of_run",
     "principal_axis_flips",
     "refine_local",

@@ -15,7 +15,7 @@ z, y, x voxels. Fourier weights are ``fftshift``ed volumes, centre ``n // 2``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,7 @@ __all__ = [
     "align_global",
     "align_local",
     "align_maps",
+    "aligned_spectra",
     "compose_half_alignment",
     "map_from_sums",
 ]
@@ -181,6 +182,49 @@ def align_local(
     return _single(found)
 
 
+def _aligned_chunks(
+    particles: torch.Tensor,
+    rotations: Rotation,
+    shifts_zyx: np.ndarray,
+    particle_wedge: torch.Tensor,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Chunks of ``(spectra, wedges_rfft, wedges)`` of the particles brought into the reference
+    frame (shifted by ``-t``, rotated by ``R⁻¹``; wedges rotated alike)."""
+    n, size = particles.shape[0], particles.shape[-1]
+    if n == 0:
+        return
+    half = size // 2 + 1
+    inverse = _matrices(rotations.inv(), particles.device)
+    chunk = max(1, _CHUNK_VOXELS // (4 * size**3))
+    for p0 in range(0, n, chunk):
+        batch = particles[p0 : p0 + chunk]
+        mats = inverse[p0 : p0 + chunk]
+        unshifted = shift_volumes(batch, -np.asarray(shifts_zyx[p0 : p0 + chunk]))
+        aligned, _ = transform_volumes(unshifted, mats)
+        wedges, _ = transform_volumes(particle_wedge.expand(len(batch), -1, -1, -1), mats)
+        yield torch.fft.rfftn(aligned, dim=(-3, -2, -1)), _to_rfft(wedges, half), wedges
+
+
+def aligned_spectra(
+    particles: torch.Tensor,
+    rotations: Rotation,
+    shifts_zyx: np.ndarray,
+    particle_wedge: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The particles' transforms in the reference frame and their rotated wedges.
+
+    Returns ``(N, S, S, S // 2 + 1)`` complex ``rfftn`` spectra of the aligned particles and
+    ``(N, S, S, S // 2 + 1)`` rotated wedge weights (``rfftn`` layout, in [0, 1]).
+    """
+    size = particles.shape[-1]
+    parts = list(_aligned_chunks(particles, rotations, shifts_zyx, particle_wedge))
+    if not parts:
+        empty = (0, size, size, size // 2 + 1)
+        return (torch.zeros(empty, dtype=torch.complex64, device=particles.device),
+                torch.zeros(empty, device=particles.device))  # fmt: skip
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def accumulate_aligned(
     particles: torch.Tensor,
     rotations: Rotation,
@@ -199,20 +243,14 @@ def accumulate_aligned(
     weight : Tensor, shape (S, S, S)
         ``Σ_p W_p``, ``fftshift``ed.
     """
-    n, size = particles.shape[0], particles.shape[-1]
+    size = particles.shape[-1]
     half = size // 2 + 1
     numerator = torch.zeros((size, size, half), dtype=torch.complex64, device=particles.device)
     weight = torch.zeros((size, size, size), dtype=torch.float32, device=particles.device)
-    inverse = _matrices(rotations.inv(), particles.device) if n else None
-    chunk = max(1, _CHUNK_VOXELS // (4 * size**3))
-    for p0 in range(0, n, chunk):
-        batch = particles[p0 : p0 + chunk]
-        mats = inverse[p0 : p0 + chunk]
-        unshifted = shift_volumes(batch, -np.asarray(shifts_zyx[p0 : p0 + chunk]))
-        aligned, _ = transform_volumes(unshifted, mats)
-        wedges, _ = transform_volumes(particle_wedge.expand(len(batch), -1, -1, -1), mats)
-        spectrum = torch.fft.rfftn(aligned, dim=(-3, -2, -1))
-        numerator += (spectrum * _to_rfft(wedges, half)).sum(dim=0)
+    for spectrum, wedges_rfft, wedges in _aligned_chunks(
+        particles, rotations, shifts_zyx, particle_wedge
+    ):
+        numerator += (spectrum * wedges_rfft).sum(dim=0)
         weight += wedges.sum(dim=0)
     return numerator, weight
 

@@ -32,7 +32,7 @@ from cryomine.io import (
 )
 from cryomine.io._atomic import atomic_directory, atomic_write_text
 
-__all__ = ["average_run", "particle_set_of_run", "write_class_outputs"]
+__all__ = ["average_run", "oriented_rows", "particle_set_of_run", "write_class_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _class_table(run_dir: Path, particles: ParticleSet) -> pd.DataFrame:
     return table
 
 
-def _oriented_rows(table: pd.DataFrame, result: ClassAverage, voxel_size_a: float) -> pd.DataFrame:
+def oriented_rows(table: pd.DataFrame, result: ClassAverage, voxel_size_a: float) -> pd.DataFrame:
     """Rows with the found orientation, centre (as origin shifts) and half set."""
     rows = table.copy()
     pixel = rows[COLUMNS.pixel_size].to_numpy(dtype=np.float64)
@@ -191,7 +191,7 @@ def average_run(
                         device=device,
                     )
                     write_class_outputs(tmp, k, result, voxel)
-                oriented.append(_oriented_rows(table.iloc[rows], result, voxel))
+                oriented.append(oriented_rows(table.iloc[rows], result, voxel))
                 resolution = None if math.isinf(result.resolution_a) else result.resolution_a
                 summary["classes"].append(
                     {"class": k, "n_particles": len(rows), "resolution_a": resolution}

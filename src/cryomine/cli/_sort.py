@@ -1,4 +1,9 @@
-"""``cryomine sort``: sort a particle set into structurally homogeneous classes with DISCA."""
+"""``cryomine sort``: sort a particle set into structurally homogeneous classes.
+
+``--method disca`` (default) runs DISCA; ``mpp`` runs multi-pattern pursuit from the data
+alone; ``disca-mpp`` runs DISCA into ``RUN_DIR/disca`` and refines its classes by MPP
+(``cryomine refine``) into ``RUN_DIR``.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +35,21 @@ def sort(
         ..., help="Particle set directory (particles.star + subtomograms)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Run directory to write."),
+    method: str = typer.Option(
+        "disca",
+        "--method",
+        help="disca (features + Gaussian mixtures), mpp (multi-pattern pursuit: alignment to "
+        "class averages, K found, docs/mpp.md) or disca-mpp (DISCA, then MPP from its classes).",
+    ),
     k_range: tuple[int, int] = typer.Option(
         (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
     ),
-    max_iter: int = typer.Option(20, "--max-iter", help="Maximum EM iterations (count)."),
+    max_iter: int | None = typer.Option(
+        None,
+        "--max-iter",
+        help="Most iterations (count): DISCA EM iterations (default 20), MPP iterations "
+        "(default 40); disca-mpp: both.",
+    ),
     width: float = typer.Option(
         1.0,
         "--width",
@@ -105,29 +121,35 @@ def sort(
         False, "--overwrite", help="Replace the outputs of a finished run."
     ),
 ) -> None:
-    """Sort subtomograms with DISCA; write RUN_DIR/particles.star with rlnClassNumber (1-based).
+    """Sort subtomograms; write RUN_DIR/particles.star with rlnClassNumber (1-based).
 
-    RUN_DIR gets particles.star (input rows + rlnClassNumber + rlnMaxValueProbDistribution),
+    With --method disca, RUN_DIR gets particles.star (input rows + rlnClassNumber + rlnMaxValueProbDistribution),
     features.npy (N x 1024 float32, row order of the particle set), model/ (for predict),
     history.json (one entry per EM iteration), checkpoints/ (for --resume) and run.json.
+    With mpp and disca-mpp, particles.star also has each particle's orientation and half,
+    classes/ the class half maps and FSC (see cryomine refine --help); the DISCA options
+    apply to disca-mpp's first stage, written to RUN_DIR/disca.
     """
-    import json
-
-    import numpy as np
-
-    from cryomine._runrecord import recording_run
-    from cryomine.cli._common import parse_lowpass, progress
+    from cryomine.cli._common import parse_lowpass
+    from cryomine.cli._refine import run_mpp
     from cryomine.errors import InputError
     from cryomine.io import ParticleSet
-    from cryomine.io._atomic import atomic_path, atomic_write_text
-    from cryomine.sorting import DISCA
 
+    if method not in ("disca", "mpp", "disca-mpp"):
+        raise InputError(f"--method {method!r}: expected disca, mpp or disca-mpp")
     output = Path(output)
     if (output / "particles.star").exists() and not (resume or overwrite):
         raise InputError(
             f"{output}: already holds a finished sort; "
             "pass --resume or --overwrite, or choose another -o"
         )
+    particles = ParticleSet.open(particles_dir)
+    mpp_options = {} if max_iter is None else {"max_iter": max_iter}
+    if method == "mpp":
+        run_mpp(particles, output, init_labels=None, device=device, seed=seed, resume=resume,
+                overwrite=overwrite, parameters={"method": method, "particles_dir": str(particles_dir)},
+                **mpp_options)  # fmt: skip
+        return
     overrides: dict[str, object] = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
     if covariance is not None:
         overrides["covariance_types"] = tuple(c.strip() for c in covariance.split(",") if c.strip())
@@ -136,10 +158,47 @@ def sort(
         "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip
     overrides.update({name: value for name, value in steering.items() if value is not None})
-    particles = ParticleSet.open(particles_dir)
+    disca_dir = output / "disca" if method == "disca-mpp" else output
+    labels = _sort_disca(
+        particles, disca_dir, Path(particles_dir), preset=preset, overrides=overrides,
+        k_range=k_range, max_iter=20 if max_iter is None else max_iter, width=width,
+        pca_components=pca_components, zscore=not no_zscore, device=device, seed=seed, resume=resume,
+    )  # fmt: skip
+    if method == "disca-mpp":
+        run_mpp(particles, output, init_labels=labels, device=device, seed=seed, resume=resume,
+                overwrite=overwrite, parameters={"method": method, "particles_dir": str(particles_dir),
+                            "disca_run": str(disca_dir)})  # fmt: skip
+
+
+def _sort_disca(
+    particles: object,
+    output: Path,
+    particles_dir: Path,
+    *,
+    preset: str,
+    overrides: dict[str, object],
+    k_range: tuple[int, int],
+    max_iter: int,
+    width: float,
+    pca_components: int,
+    zscore: bool,
+    device: str,
+    seed: int,
+    resume: bool,
+) -> object:
+    """Run DISCA on ``particles`` and write its run directory ``output``; return the labels."""
+    import json
+
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import progress
+    from cryomine.io._atomic import atomic_path, atomic_write_text
+    from cryomine.sorting import DISCA
+
     model = DISCA.from_preset(
         preset, k_range=k_range, max_iter=max_iter, width=width, pca_components=pca_components,
-        device=device, random_state=seed, zscore=not no_zscore, **overrides,
+        device=device, random_state=seed, zscore=zscore, **overrides,
     )  # fmt: skip
     parameters = {
         **model.json_params(), "preset": preset, "particles_dir": str(particles_dir),
@@ -182,6 +241,7 @@ def sort(
     typer.echo(f"{model.n_clusters_} classes from {model.labels_.size} particles ({sizes}); "
                f"DDBI {model.ddbi_:.4f} at iteration {model.best_iteration_ + 1}")  # fmt: skip
     typer.echo(f"wrote {output / 'particles.star'}")
+    return model.labels_
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,10 @@
-"""Subtomogram sorting: DISCA (YOPO features, Gaussian mixtures with BIC, DDBI) and its parts.
+"""Subtomogram sorting: DISCA (YOPO features, Gaussian mixtures with BIC, DDBI), multi-pattern
+pursuit (MPP: alignment to class averages) and their parts.
 
-``DISCA`` is a scikit-learn shaped estimator: ``DISCA(width=0.25, random_state=0).fit(particles)``
-then ``labels_`` (0-based), ``n_clusters_``, ``features_``, ``predict``, ``save`` / ``DISCA.load``.
+Both are scikit-learn shaped estimators: ``DISCA(width=0.25, random_state=0).fit(particles)``
+then ``labels_`` (0-based), ``n_clusters_``, ``features_``, ``predict``, ``save`` /
+``DISCA.load``; ``MPP().fit(particles, init_labels=...)`` then ``labels_``, ``n_clusters_``,
+``rotations_``, ``half_maps_``; :func:`write_mpp_run` writes an MPP run directory.
 """
 
 from cryomine.sorting._ddbi import ddbi
@@ -14,12 +17,15 @@ from cryomine.sorting._mixture import (
     match_labels,
     select_mixture,
 )
+from cryomine.sorting._mpp import MPP
+from cryomine.sorting._mpp_run import write_mpp_run
 from cryomine.sorting._training import categorical_hinge, extract_features
 from cryomine.sorting._yopo import MIN_BOX_SIZE, YOPO, YOPOHead, yopo_channels
 
 __all__ = [
     "DISCA",
     "MIN_BOX_SIZE",
+    "MPP",
     "YOPO",
     "MixtureParams",
     "MixtureSelection",
@@ -31,5 +37,6 @@ __all__ = [
     "fit_pca",
     "match_labels",
     "select_mixture",
+    "write_mpp_run",
     "yopo_channels",
 ]

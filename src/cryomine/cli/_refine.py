@@ -1,0 +1,148 @@
+"""``cryomine refine``: refine a sort run's classes by multi-pattern pursuit (MPP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["register", "run_mpp"]
+
+
+def run_mpp(
+    particles: Any,
+    output: Path,
+    *,
+    init_labels: Any,
+    device: str,
+    seed: int,
+    resume: bool,
+    overwrite: bool,
+    parameters: dict[str, Any],
+    tilt_range: float | None = None,
+    **mpp_options: Any,
+) -> None:
+    """Fit :class:`cryomine.sorting.MPP` and write the run directory ``output``, with progress
+    lines on stderr. ``tilt_range`` (maximum tilt, degrees) defaults to the simulated set's."""
+    from cryomine.cli._baseline import _simulated_tilt_range
+    from cryomine.errors import InputError
+    from cryomine.sorting import MPP, write_mpp_run
+
+    if tilt_range is not None:
+        if not 0 < tilt_range <= 90:
+            raise InputError(
+                f"--tilt-range {tilt_range}: expected a maximum tilt in (0, 90] degrees"
+            )
+        tilt_range_deg = (-float(tilt_range), float(tilt_range))
+    else:
+        tilt_range_deg = _simulated_tilt_range(particles.directory) or (-60.0, 60.0)
+    model = MPP(tilt_range_deg=tilt_range_deg, random_state=seed, device=device, **mpp_options)
+
+    def report(entry: dict) -> None:
+        events = "; ".join(entry["events"])
+        seconds = sum(entry["timings_s"].values())
+        typer.echo(
+            f"iteration {entry['iteration'] + 1}/{model.max_iter}: K={entry['n_clusters']} "
+            f"sizes {entry['sizes']} labels changed {100 * entry['label_change']:.1f} %"
+            f"{' — ' + events if events else ''} ({seconds:.0f} s)",
+            err=True,
+        )
+
+    results = write_mpp_run(
+        particles, output, model, init_labels=init_labels, parameters=parameters, seed=seed,
+        resume=resume, overwrite=overwrite, callback=report,
+    )  # fmt: skip
+    sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(results["class_sizes"]))
+    typer.echo(f"{results['n_clusters']} classes from {results['n_particles']} particles "
+               f"({sizes}) after {results['n_iter']} MPP iterations")  # fmt: skip
+    typer.echo(f"wrote {output / 'particles.star'}")
+
+
+def refine(
+    run_dir: Path = typer.Argument(..., help="A sort run directory (particles.star with classes)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Run directory to write."),
+    particles_dir: Path | None = typer.Option(
+        None, "--particles", help="Particle set directory (default: the one the run recorded)."
+    ),
+    max_iter: int = typer.Option(40, "--max-iter", help="Most MPP iterations (count)."),
+    angular_step: float = typer.Option(
+        30.0, "--angular-step", help="Global rotation grid step (degrees)."
+    ),
+    lowpass: float | None = typer.Option(
+        None,
+        "--lowpass",
+        help="Scoring and averaging band (Å). Default: 4 voxels (half Nyquist).",
+    ),
+    min_class_size: int = typer.Option(
+        6, "--min-class-size", help="Fewest members a class may keep (subtomograms)."
+    ),
+    merge_threshold: float = typer.Option(
+        0.8,
+        "--merge-threshold",
+        help="Merge two classes whose half maps correlate at this fraction of what one "
+        "structure would give (dimensionless).",
+    ),
+    no_propose: bool = typer.Option(
+        False, "--no-propose", help="Never propose new classes (K can only fall)."
+    ),
+    tilt_range: float | None = typer.Option(
+        None,
+        "--tilt-range",
+        help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (integer): the half split."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from RUN_DIR/checkpoints."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the outputs of a finished run."
+    ),
+) -> None:
+    """Refine the classes of RUN_DIR by multi-pattern pursuit into a new run directory.
+
+    Every particle is aligned to every class average and reassigned; classes are re-averaged
+    in two halves, merged, dropped and proposed until stable (docs/mpp.md). The output is a
+    sort run: particles.star with rlnClassNumber and the orientations found, classes/ with
+    half maps and FSC, history.json, checkpoints/ and run.json.
+    """
+    from cryomine.averaging import particle_set_of_run
+    from cryomine.errors import InputError
+    from cryomine.io import COLUMNS, read_particles
+
+    run_dir, output = Path(run_dir), Path(output)
+    star = run_dir / "particles.star"
+    if not star.is_file():
+        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
+    if output.resolve() == run_dir.resolve():
+        raise InputError(f"-o {output}: the refined run must go to another directory than RUN_DIR")
+    table = read_particles(star)
+    if COLUMNS.class_number not in table.columns:
+        raise InputError(f"{star}: no {COLUMNS.class_number} column; expected a sort run")
+    particles = particle_set_of_run(run_dir, particles_dir)
+    if len(table) != particles.n_particles:
+        raise InputError(f"{star}: {len(table)} rows but the particle set "
+                         f"{particles.directory} holds {particles.n_particles}")  # fmt: skip
+    options: dict[str, Any] = {
+        "max_iter": max_iter, "angular_step_deg": angular_step,
+        "min_class_size": min_class_size, "merge_threshold": merge_threshold,
+        "propose": not no_propose,
+    }  # fmt: skip
+    if lowpass is not None:
+        if not lowpass > 0:
+            raise InputError(f"--lowpass {lowpass}: expected a resolution in Å > 0")
+        options["max_frequency"] = min(0.5, particles.voxel_size_a / lowpass)
+    run_mpp(
+        particles, output, init_labels=table[COLUMNS.class_number].to_numpy(), device=device,
+        seed=seed, resume=resume, overwrite=overwrite, tilt_range=tilt_range,
+        parameters={"method": "refine", "run_dir": str(run_dir),
+                    "particles_dir": str(particles.directory)},
+        **options,
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("refine")(refine)
