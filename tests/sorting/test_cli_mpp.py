@@ -41,12 +41,18 @@ def test_sort_mpp_writes_a_sort_run_that_average_and_evaluate_read(
         assert (run / "classes" / f"fsc_class_{c:03d}.csv").is_file()
     history = json.loads((run / "history.json").read_text())
     assert history[-1]["n_clusters"] >= 1
+    from cryomine.report._figures import history_figure
+
+    assert history_figure(history).startswith(b"\x89PNG")  # no DDBI in MPP entries
     # the run reads like any sort run
     truth = str(tiny_particle_set / "particles.star")
     evaluated = runner.invoke(
         app, ["evaluate", "sorting", "--truth", truth, "--pred", str(run / "particles.star")]
     )
     assert evaluated.exit_code == 0, evaluated.output
+    report = runner.invoke(app, ["report", str(run), "-o", str(tmp_path / "report.html")])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / "report.html").stat().st_size > 1000
     again = runner.invoke(app, ["sort", str(tiny_particle_set), "-o", str(run), "--method", "mpp"])
     assert again.exit_code != 0 and "already holds a finished sort" in again.output
 

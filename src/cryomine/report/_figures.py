@@ -74,13 +74,15 @@ def _display_range(image: np.ndarray) -> tuple[float, float]:
 
 
 def history_figure(history: Sequence[Mapping[str, Any]]) -> bytes:
-    """Per-iteration curves of a DISCA run: chosen K, BIC per candidate K, DDBI, label change.
+    """Per-iteration curves of a sort run: chosen K, BIC per candidate K, DDBI, label change.
 
     Parameters
     ----------
     history
         ``history.json`` entries with ``iteration`` (0-based), ``n_clusters``,
         ``candidate_bic`` (``{"K": bic}``), ``ddbi`` and ``label_change`` (fraction or None).
+        Entries of multi-pattern pursuit have no BIC nor DDBI: their ``mean_best_score`` is
+        drawn instead of the DDBI.
     """
     iterations = np.array([int(e["iteration"]) + 1 for e in history])
     figure = Figure(figsize=(12, 3.2), layout="constrained")
@@ -102,14 +104,19 @@ def history_figure(history: Sequence[Mapping[str, Any]]) -> bytes:
         if chosen in bic and bic[chosen] is not None:
             ax_bic.plot(int(chosen), bic[chosen], "o", mfc="none", mec="black")
     ax_bic.set(title="BIC of each candidate K (o: chosen)", xlabel="K", ylabel="BIC")
-    if 0 < len(history) <= 8:
+    if 0 < len(history) <= 8 and ax_bic.get_legend_handles_labels()[0]:
         ax_bic.legend(fontsize="x-small")
-    ax_ddbi.plot(iterations, [e["ddbi"] for e in history], "o-", color="#d62728")
-    best = [e.get("best_iteration") for e in history]
-    if best and best[-1] is not None:
-        ax_ddbi.axvline(int(best[-1]) + 1, color="grey", ls=":", label="best (lowest DDBI)")
-        ax_ddbi.legend(fontsize="x-small")
-    ax_ddbi.set(title="DDBI (lower is better)", xlabel="iteration", ylabel="DDBI")
+    if any("ddbi" in e for e in history):
+        ax_ddbi.plot(iterations, [e.get("ddbi", np.nan) for e in history], "o-", color="#d62728")
+        best = [e.get("best_iteration") for e in history]
+        if best and best[-1] is not None:
+            ax_ddbi.axvline(int(best[-1]) + 1, color="grey", ls=":", label="best (lowest DDBI)")
+            ax_ddbi.legend(fontsize="x-small")
+        ax_ddbi.set(title="DDBI (lower is better)", xlabel="iteration", ylabel="DDBI")
+    else:  # multi-pattern pursuit: no DDBI, the mean score of each particle's best pattern
+        scores = [e.get("mean_best_score", np.nan) for e in history]
+        ax_ddbi.plot(iterations, scores, "o-", color="#d62728")
+        ax_ddbi.set(title="mean alignment score (MPP)", xlabel="iteration", ylabel="score")
     change = [np.nan if e.get("label_change") is None else 100 * e["label_change"] for e in history]
     ax_change.plot(iterations, change, "o-", color="#2ca02c")
     ax_change.set(title="labels changed", xlabel="iteration", ylabel="% of particles")
