@@ -51,6 +51,14 @@ OverwriteFile = Annotated[
 ]
 #: ``--overwrite`` of a command that writes a run directory (``baseline``).
 OverwriteRun = Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")]
+#: ``--resume`` of a resumable run (``sort``, ``refine``).
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted run from RUN_DIR/checkpoints.")
+]
+#: ``--overwrite`` of a resumable run (``sort``, ``refine``).
+OverwriteOutputs = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the outputs of a finished run.")
+]
 #: ``--voxel-size`` (default ``None``) of a command that reads one tomogram's MRC header.
 HeaderVoxelSize = Annotated[
     float | None, typer.Option("--voxel-size", help="Override the header voxel size, Å.")

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from cryomine.cli._common import Device, OverwriteOutputs, Resume, Seed
+
 __all__ = ["register", "run_mpp"]
 
 
@@ -65,42 +67,38 @@ def refine(
     particles_dir: Path | None = typer.Option(
         None, "--particles", help="Particle set directory (default: the one the run recorded)."
     ),
-    max_iter: int = typer.Option(40, "--max-iter", help="Most MPP iterations (count)."),
-    angular_step: float = typer.Option(
-        30.0, "--angular-step", help="Global rotation grid step (degrees)."
+    max_iter: int | None = typer.Option(
+        None, "--max-iter", help="Most MPP iterations (count). Default: 40."
+    ),
+    angular_step: float | None = typer.Option(
+        None, "--angular-step", help="Global rotation grid step (degrees). Default: 30."
     ),
     lowpass: float | None = typer.Option(
         None,
         "--lowpass",
         help="Scoring and averaging band (Å). Default: 4 voxels (half Nyquist).",
     ),
-    min_class_size: int = typer.Option(
-        6, "--min-class-size", help="Fewest members a class may keep (subtomograms)."
+    min_class_size: int | None = typer.Option(
+        None, "--min-class-size", help="Fewest members a class may keep (subtomograms). Default: 6."
     ),
-    merge_threshold: float = typer.Option(
-        0.8,
+    merge_threshold: float | None = typer.Option(
+        None,
         "--merge-threshold",
         help="Merge two classes whose half maps correlate at this fraction of what one "
-        "structure would give (dimensionless).",
+        "structure would give (dimensionless). Default: 0.9.",
     ),
     no_propose: bool = typer.Option(
-        False, "--no-propose", help="Never propose new classes (K can only fall)."
+        False, "--no-propose", help="Never split classes (K can only fall)."
     ),
     tilt_range: float | None = typer.Option(
         None,
         "--tilt-range",
         help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
     ),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer): the half split."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue an interrupted run from RUN_DIR/checkpoints."
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the outputs of a finished run."
-    ),
+    device: Device = "auto",
+    seed: Seed = 0,
+    resume: Resume = False,
+    overwrite: OverwriteOutputs = False,
 ) -> None:
     """Refine the classes of RUN_DIR by multi-pattern pursuit into a new run directory.
 
@@ -126,11 +124,12 @@ def refine(
     if len(table) != particles.n_particles:
         raise InputError(f"{star}: {len(table)} rows but the particle set "
                          f"{particles.directory} holds {particles.n_particles}")  # fmt: skip
-    options: dict[str, Any] = {
+    given = {
         "max_iter": max_iter, "angular_step_deg": angular_step,
         "min_class_size": min_class_size, "merge_threshold": merge_threshold,
-        "propose": not no_propose,
     }  # fmt: skip
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    options["propose"] = not no_propose
     if lowpass is not None:
         if not lowpass > 0:
             raise InputError(f"--lowpass {lowpass}: expected a resolution in Å > 0")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from cryomine.cli._common import LOWPASS_HELP
+from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteOutputs, Resume, Seed
 
 __all__ = ["register", "write_sorted_particles"]
 
@@ -110,16 +110,10 @@ def sort(
     no_zscore: bool = typer.Option(
         False, "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
     ),
-    device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present), cpu or cuda[:i]."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer)."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue an interrupted run from RUN_DIR/checkpoints."
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the outputs of a finished run."
-    ),
+    device: Device = "auto",
+    seed: Seed = 0,
+    resume: Resume = False,
+    overwrite: OverwriteOutputs = False,
 ) -> None:
     """Sort subtomograms; write RUN_DIR/particles.star with rlnClassNumber (1-based).
 
