@@ -62,8 +62,12 @@ def _history(n_iterations: int) -> list[dict]:
 def make_fake_run(root: Path, *, with_truth: bool = True, seed: int = 0) -> FakeRun:
     """Write the whole fixture under ``root`` (see the module docstring)."""
     from cryomine._runrecord import recording_run
-    from cryomine.cli._sort import write_sorted_particles
-    from cryomine.io import new_particle_table, write_mrc, write_particle_set
+    from cryomine.io import (
+        new_particle_table,
+        write_mrc,
+        write_particle_set,
+        write_sorted_particles,
+    )
 
     rng = np.random.default_rng(seed)
     shapes = _shapes()

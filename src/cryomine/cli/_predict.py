@@ -28,9 +28,8 @@ def predict(
     import numpy as np
 
     from cryomine._runrecord import recording_run
-    from cryomine.cli._sort import write_sorted_particles
     from cryomine.errors import InputError
-    from cryomine.io import ParticleSet
+    from cryomine.io import ParticleSet, write_sorted_particles
     from cryomine.io._atomic import atomic_path
     from cryomine.sorting import DISCA
 

@@ -13,21 +13,7 @@ import typer
 
 from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteOutputs, Resume, Seed
 
-__all__ = ["register", "write_sorted_particles"]
-
-
-def write_sorted_particles(
-    path: Path, table: object, labels: object, probabilities: object
-) -> None:
-    """Write ``table`` with ``rlnClassNumber`` (1-based) and ``rlnMaxValueProbDistribution``."""
-    import numpy as np
-
-    from cryomine.io import write_particles
-
-    out = table.copy()  # type: ignore[attr-defined]
-    out["rlnClassNumber"] = np.asarray(labels, dtype=np.int64) + 1
-    out["rlnMaxValueProbDistribution"] = np.asarray(probabilities).max(axis=1)
-    write_particles(path, out)
+__all__ = ["register"]
 
 
 def sort(
@@ -187,6 +173,7 @@ def _sort_disca(
 
     from cryomine._runrecord import recording_run
     from cryomine.cli._common import progress
+    from cryomine.io import write_sorted_particles
     from cryomine.io._atomic import atomic_path, atomic_write_text
     from cryomine.sorting import DISCA
 

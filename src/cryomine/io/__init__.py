@@ -34,6 +34,7 @@ from cryomine.io._star import (
     read_star_blocks,
     read_tomogram_sizes,
     write_particles,
+    write_sorted_particles,
 )
 from cryomine.io._warp_tiltstacks import TiltSeriesGeometry, WarpTiltStackSet, read_warp_tiltstacks
 
@@ -74,4 +75,5 @@ __all__ = [
     "write_mrc",
     "write_particle_set",
     "write_particles",
+    "write_sorted_particles",
 ]

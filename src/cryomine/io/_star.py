@@ -29,6 +29,7 @@ __all__ = [
     "read_star_blocks",
     "read_tomogram_sizes",
     "write_particles",
+    "write_sorted_particles",
 ]
 
 logger = logging.getLogger(__name__)
@@ -305,3 +306,14 @@ def write_particles(
         starfile.write({"particles": table}, tmp, float_format=_format_float, na_rep="nan")
     logger.info("wrote %d particles to %s (%s)", len(table), path, flavour)
     return path
+
+
+def write_sorted_particles(
+    path: Path | str, table: pd.DataFrame, labels: Any, probabilities: Any
+) -> Path:
+    """Write ``table`` with ``rlnClassNumber`` (``labels`` + 1: 1-based) and
+    ``rlnMaxValueProbDistribution`` (the row maxima of ``probabilities``, ``(N, K)``)."""
+    out = table.copy()
+    out[COLUMNS.class_number] = np.asarray(labels, dtype=np.int64) + 1
+    out["rlnMaxValueProbDistribution"] = np.asarray(probabilities).max(axis=1)
+    return write_particles(path, out)
