@@ -37,12 +37,12 @@ def average_dir(tmp_path, two_blob_average):
     return tmp_path, positions
 
 
-def test_embed_writes_density_and_labels_for_the_tomogram_only(average_dir):
+def test_place_writes_density_and_labels_for_the_tomogram_only(average_dir):
     root, positions = average_dir
     result = runner.invoke(
         app,
         [
-            "embed",
+            "place",
             str(root / "run"),
             str(root / "averages"),
             "--tomogram",
@@ -67,7 +67,8 @@ def test_embed_writes_density_and_labels_for_the_tomogram_only(average_dir):
     assert json.loads((root / "annotation_run.json").read_text())["results"]["n_embedded"] == 3
 
 
-def test_embed_refuses_a_tomogram_without_particles(average_dir):
+def test_embed_alias_refuses_a_tomogram_without_particles(average_dir):
+    """``embed`` (the deprecated former name of ``place``) still runs the same command."""
     root, _ = average_dir
     write_mrc(root / "TS_09.mrc", np.zeros((8, 8, 8), dtype=np.float32), 10.0)
     result = runner.invoke(

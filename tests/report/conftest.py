@@ -3,7 +3,7 @@
 The run directory has exactly the files ``cryomine sort`` writes (particles.star through the
 sort verb's own writer, features.npy, history.json with the keys DISCA records, run.json through
 ``recording_run``), the particle set it names, an averages directory in ``cryomine average``'s
-layout and a tomogram with a label map in ``cryomine embed``'s layout.
+layout and a tomogram with a label map in ``cryomine place``'s layout.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def make_fake_run(root: Path, *, with_truth: bool = True, seed: int = 0) -> Fake
     annotation = root / "annotation.mrc"
     write_mrc(annotation, labels.astype(np.float32), 10.0)
     labels_path = root / "annotation_labels.mrc"
-    with mrcfile.new(labels_path) as handle:  # int16, as cryomine embed writes its label map
+    with mrcfile.new(labels_path) as handle:  # int16, as cryomine place writes its label map
         handle.set_data(labels)
         handle.voxel_size = 10.0
     return FakeRun(run_dir, particles_dir, averages_dir, tomogram, annotation, labels_path, n)

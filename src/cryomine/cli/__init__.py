@@ -20,7 +20,7 @@ __all__ = ["app", "main"]
 # The order here is the order of `cryomine --help`.
 _COMMAND_MODULES: tuple[str, ...] = (
     "demo", "pipeline", "info", "structures", "simulate", "import", "pick", "match", "extract", "sort",
-    "refine", "predict", "baseline", "average", "embed", "report", "view", "evaluate",
+    "refine", "predict", "baseline", "average", "place", "report", "view", "evaluate",
 )  # fmt: skip
 
 

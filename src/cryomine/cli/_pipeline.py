@@ -143,7 +143,7 @@ def pipeline(
         annotation = output / "annotation" / f"{name}.mrc"
         run(
             [
-                "embed",
+                "place",
                 str(sort_dir),
                 str(averages),
                 "--tomogram",

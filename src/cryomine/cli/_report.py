@@ -23,7 +23,7 @@ def report(
     annotation: Path | None = typer.Option(
         None,
         "--annotation",
-        help="Label map from cryomine embed (integer MRC, tomogram voxels) drawn over the slice.",
+        help="Label map from cryomine place (integer MRC, tomogram voxels) drawn over the slice.",
     ),
     max_points: int = typer.Option(
         2000, "--max-points", help="Particles at most in the t-SNE feature map (count)."

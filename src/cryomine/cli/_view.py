@@ -29,7 +29,7 @@ def view(
         None, "--tomogram", help="Tomogram MRC to show (memory-mapped; voxel size in Å)."
     ),
     annotation: Path | None = typer.Option(
-        None, "--annotation", help="Integer label map from cryomine embed, tomogram voxels."
+        None, "--annotation", help="Integer label map from cryomine place, tomogram voxels."
     ),
     point_size: float | None = typer.Option(
         None, "--point-size", help="Diameter of the pick markers, Å (default 10 voxels)."

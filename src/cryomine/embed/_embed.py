@@ -252,7 +252,7 @@ def embed_run(
     threshold_fraction: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed the averages of ``average_dir`` for the particles of one tomogram (``cryomine embed``).
+    """Embed the averages of ``average_dir`` for the particles of one tomogram (``cryomine place``).
 
     Reads ``average_dir/particles.star`` (orientations, origins, classes) and every
     ``average_dir/class_NNN.mrc``; keeps the rows whose ``rlnTomoName`` equals

@@ -195,7 +195,7 @@ def _labels_path(annotation: Path) -> Path:
         return sibling
     raise InputError(
         f"{annotation}: a float density map and no {sibling.name} beside it; pass the integer "
-        "label map written by cryomine embed (--labels, default OUTPUT_labels.mrc)"
+        "label map written by cryomine place (--labels, default OUTPUT_labels.mrc)"
     )
 
 
@@ -270,7 +270,7 @@ def build_report(
     tomogram
         Tomogram MRC: its central z slice is drawn with the run's particles near it.
     annotation
-        Label map from ``cryomine embed`` (or its density with ``<stem>_labels.mrc`` beside it),
+        Label map from ``cryomine place`` (or its density with ``<stem>_labels.mrc`` beside it),
         drawn over the tomogram slice; needs ``tomogram``.
     seed
         Seed of the subsampling, t-SNE and the member subtomograms shown.

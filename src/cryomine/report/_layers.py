@@ -66,7 +66,7 @@ def viewer_layers(
         its name are shown, at positions rescaled to its voxel size. Without it, all particles
         are shown in the coordinates of their table (one points layer per tomogram name).
     annotation
-        Integer label map (``cryomine embed --labels``), same shape as the tomogram.
+        Integer label map (``cryomine place --labels``), same shape as the tomogram.
     point_size_a
         Diameter of the pick markers in Å (default: 10 voxels).
 
@@ -118,7 +118,7 @@ def viewer_layers(
         annotation = Path(annotation)
         labels, label_voxel = _volume(annotation, "the annotation")
         if not np.issubdtype(labels.dtype, np.integer):
-            raise InputError(f"{annotation}: expected an integer label map (cryomine embed "
+            raise InputError(f"{annotation}: expected an integer label map (cryomine place "
                              f"--labels), got {labels.dtype}")  # fmt: skip
         if shape is not None and labels.shape != shape:
             raise InputError(f"{annotation}: shape {labels.shape} differs from the tomogram's "

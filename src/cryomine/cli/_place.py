@@ -1,4 +1,8 @@
-"""``cryomine embed``: place the class averages back into a tomogram-sized map."""
+"""``cryomine place``: place the class averages back into a tomogram-sized map.
+
+``cryomine embed`` is the former name, kept as a deprecated alias for one release: *embed*
+will mean feature embeddings of the learned picker.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import typer
 __all__ = ["register"]
 
 
-def embed(
+def place(
     run_dir: Path = typer.Argument(..., help="Sort run directory the averages were made from."),
     average_dir: Path = typer.Argument(
         ..., help="Output directory of `cryomine average` (class_NNN.mrc, particles.star)."
@@ -54,7 +58,7 @@ def embed(
     }
     with recording_run(
         output.parent,
-        "embed",
+        "place",
         parameters,
         inputs=[average_dir, tomogram],
         name=f"{output.name.split('.')[0]}_run.json",
@@ -74,4 +78,6 @@ def embed(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("embed")(embed)
+    app.command("place")(place)
+    app.command("embed", hidden=True, deprecated=True,
+                help="Former name of `cryomine place` (deprecated).")(place)  # fmt: skip
