@@ -1,4 +1,4 @@
-"""The whole workflow on a small simulated tomogram: pick → extract → sort → average → embed → report."""
+"""The whole workflow on a small simulated tomogram: pick → extract → sort → average → place → report."""
 
 import json
 
@@ -62,4 +62,4 @@ def test_pipeline_end_to_end_with_picking_scored_and_resume(tmp_path):
     assert again.exit_code == 0, again.output
     assert (
         again.output.count("already done, skipped") == 6
-    )  # pick, extract, sort, average, embed, report
+    )  # pick, extract, sort, average, place, report
