@@ -163,6 +163,8 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                     if path.exists():
                         cells.append(json.loads(path.read_text()))
                         continue
+                    if args.summary_only:
+                        continue
                     if data is None:
                         data = simulate(args, classes, per_class, snr, seed)
                     volumes, truth, references = data
@@ -231,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--presets", default="cryomine,paper", help="comma-separated DISCA presets")
     add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
+    add("--summary-only", action="store_true", help="tabulate the cells there are, run none")
     add("--seeds", default="0,1,2", help="comma-separated seeds (simulation and DISCA)")
     add("--oracle-per-class", type=int, default=20,
         help="template matching on this many per class (0: no oracle)")  # fmt: skip
