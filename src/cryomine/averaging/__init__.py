@@ -17,7 +17,13 @@ from cryomine.averaging._align import (
     compose_half_alignment,
     map_from_sums,
 )
-from cryomine.averaging._average import ClassAverage, average_class, lowpass, principal_axis_flips
+from cryomine.averaging._average import (
+    ClassAverage,
+    average_class,
+    lowpass,
+    particle_mask,
+    principal_axis_flips,
+)
 from cryomine.averaging._engine import (
     EngineResult,
     align_to_references,
@@ -51,6 +57,7 @@ __all__ = [
     "lowpass",
     "map_from_sums",
     "oriented_rows",
+    "particle_mask",
     "particle_set_of_run",
     "principal_axis_flips",
     "refine_local",

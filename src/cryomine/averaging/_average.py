@@ -52,7 +52,7 @@ from cryomine.averaging._fsc import fourier_shell_correlation, resolution_at
 from cryomine.errors import InputError
 from cryomine.geometry import missing_wedge_mask, sphere_mask, uniform_rotation_grid
 
-__all__ = ["ClassAverage", "average_class", "lowpass", "principal_axis_flips"]
+__all__ = ["ClassAverage", "average_class", "lowpass", "particle_mask", "principal_axis_flips"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,13 @@ class ClassAverage:
     half: np.ndarray
     scores: np.ndarray
     resolution_history_a: list[float] = field(default_factory=list)
+
+
+def particle_mask(size: int) -> np.ndarray:
+    """The soft sphere that averaging, MPP and their FSCs mask maps with: ``(S, S, S)`` float32,
+    edge ``max(1, S / 16)`` voxels wide, ending one voxel inside the box."""
+    edge = max(1.0, size / 16)
+    return sphere_mask((size,) * 3, size / 2 - 1 - edge, soft_edge_px=edge)
 
 
 def lowpass(volume: torch.Tensor, max_frequency: float, *, edge: float = 0.05) -> torch.Tensor:
@@ -194,12 +201,7 @@ def average_class(
         missing_wedge_mask((size,) * 3, tilt_range_deg=tilt_range_deg, tilt_axis=tilt_axis),  # type: ignore[arg-type]
         device=dev,
     )
-    mask = torch.as_tensor(
-        sphere_mask(
-            (size,) * 3, size / 2 - 1 - max(1.0, size / 16), soft_edge_px=max(1.0, size / 16)
-        ),
-        device=dev,
-    )
+    mask = torch.as_tensor(particle_mask(size), device=dev)
     rotations = Rotation.identity(n)
     shifts = np.zeros((n, 3))
     scores = np.zeros(n)

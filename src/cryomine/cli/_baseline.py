@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteRun, Seed
+from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteRun, Seed, simulated_tilt_range
 
 __all__ = ["register"]
 
@@ -44,18 +44,6 @@ def _write_table(output: Path, table: Any, labels: Any, scores: Any, **columns: 
     for name, values in columns.items():
         out[name] = values
     write_particles(output / "particles.star", out)
-
-
-def _simulated_tilt_range(particles_dir: Path) -> tuple[float, float] | None:
-    """The tilt range recorded by ``cryomine simulate subtomograms`` in the set's run.json."""
-    import json
-
-    try:
-        record = json.loads((particles_dir / "run.json").read_text())
-        low, high = record["parameters"]["tilt_range_deg"]
-        return float(low), float(high)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _reference_maps(particles_dir: Path, paths: list[Path] | None) -> dict[str, Any]:
@@ -134,7 +122,7 @@ def template_matching(
             )
         tilt_range_deg = (-tilt_range, tilt_range)
     else:
-        tilt_range_deg = _simulated_tilt_range(Path(particles_dir)) or (-60.0, 60.0)
+        tilt_range_deg = simulated_tilt_range(Path(particles_dir)) or (-60.0, 60.0)
     maps = _reference_maps(Path(particles_dir), reference)
     parameters = {
         "particles_dir": str(particles_dir), "references": list(maps),

@@ -26,12 +26,15 @@ __all__ = [
     "MetricsOutput",
     "OverwriteDirectory",
     "OverwriteFile",
+    "OverwriteOutputs",
     "OverwriteRun",
     "ProgressCallback",
+    "Resume",
     "Seed",
     "parse_lowpass",
     "picks_format",
     "progress",
+    "simulated_tilt_range",
     "write_picks",
 ]
 
@@ -214,3 +217,16 @@ def write_picks(
             run_name=run_name,
             overwrite=overwrite,
         )
+
+
+def simulated_tilt_range(particles_dir: Path) -> tuple[float, float] | None:
+    """The tilt range recorded by ``cryomine simulate subtomograms`` in the set's run.json
+    (``None`` for other sets)."""
+    import json
+
+    try:
+        record = json.loads((Path(particles_dir) / "run.json").read_text())
+        low, high = record["parameters"]["tilt_range_deg"]
+        return float(low), float(high)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

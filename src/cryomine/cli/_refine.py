@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from cryomine.cli._common import Device, OverwriteOutputs, Resume, Seed
+from cryomine.cli._common import Device, OverwriteOutputs, Resume, Seed, simulated_tilt_range
 
 __all__ = ["register", "run_mpp"]
 
@@ -27,7 +27,6 @@ def run_mpp(
 ) -> None:
     """Fit :class:`cryomine.sorting.MPP` and write the run directory ``output``, with progress
     lines on stderr. ``tilt_range`` (maximum tilt, degrees) defaults to the simulated set's."""
-    from cryomine.cli._baseline import _simulated_tilt_range
     from cryomine.errors import InputError
     from cryomine.sorting import MPP, write_mpp_run
 
@@ -38,7 +37,7 @@ def run_mpp(
             )
         tilt_range_deg = (-float(tilt_range), float(tilt_range))
     else:
-        tilt_range_deg = _simulated_tilt_range(particles.directory) or (-60.0, 60.0)
+        tilt_range_deg = simulated_tilt_range(particles.directory) or (-60.0, 60.0)
     model = MPP(tilt_range_deg=tilt_range_deg, random_state=seed, device=device, **mpp_options)
 
     def report(entry: dict) -> None:

@@ -55,9 +55,9 @@ from scipy.spatial.transform import Rotation
 from sklearn.exceptions import ConvergenceWarning
 
 from cryomine._device import resolve_device
-from cryomine.averaging import align_to_references, lowpass
+from cryomine.averaging import align_to_references, lowpass, particle_mask
 from cryomine.errors import InputError
-from cryomine.geometry import missing_wedge_mask, sphere_mask
+from cryomine.geometry import missing_wedge_mask
 from cryomine.io import normalize_subtomograms
 from cryomine.sorting._patterns import (
     Pattern,
@@ -170,7 +170,7 @@ class MPP:
         )  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
-    def _check(self, n: int, size: int) -> None:
+    def _check(self, n: int) -> None:
         if self.max_iter < 1:
             raise InputError(f"max_iter: expected at least 1, got {self.max_iter}")
         if not 0.0 < self.max_frequency <= 0.5:
@@ -207,8 +207,8 @@ class MPP:
         from cryomine.sorting.baselines._data import as_subtomogram_array
 
         data = normalize_subtomograms(as_subtomogram_array(X, minimum=2))
-        n, size = data.shape[0], data.shape[1]
-        self._check(n, size)
+        n = data.shape[0]
+        self._check(n)
         dev = resolve_device(self.device)
         self.device_ = str(dev)
         ctx = _Context.build(torch.as_tensor(data, device=dev), self)
@@ -505,8 +505,7 @@ class _Context:
         n, size = volumes.shape[0], volumes.shape[-1]
         dev = volumes.device
         wedge = missing_wedge_mask((size,) * 3, tilt_range_deg=tuple(model.tilt_range_deg))
-        edge = max(1.0, size / 16)
-        mask = sphere_mask((size,) * 3, size / 2 - 1 - edge, soft_edge_px=edge)
+        mask = particle_mask(size)
         rng = np.random.default_rng(model.random_state)
         halves = np.ones(n, dtype=np.int64)
         halves[rng.permutation(n)[n // 2 :]] = 2

@@ -29,11 +29,11 @@ from cryomine.averaging import (
     ClassAverage,
     fourier_shell_correlation,
     oriented_rows,
+    particle_mask,
     resolution_at,
     write_class_outputs,
 )
 from cryomine.errors import InputError
-from cryomine.geometry import sphere_mask
 from cryomine.io import COLUMNS, ParticleSet, write_particles
 from cryomine.io._atomic import atomic_write_text
 from cryomine.sorting._mpp import MPP
@@ -47,9 +47,7 @@ SCORE_MARGIN = "cmScoreMargin"
 def class_averages(model: MPP, voxel_size_a: float) -> list[ClassAverage]:
     """One :class:`cryomine.averaging.ClassAverage` per class of a fitted ``model``: its half
     maps, their FSC (soft-masked, as ``cryomine average``) and its members' alignments."""
-    size = model.half_maps_.shape[-1]
-    edge = max(1.0, size / 16)
-    mask = sphere_mask((size,) * 3, size / 2 - 1 - edge, soft_edge_px=edge)
+    mask = particle_mask(model.half_maps_.shape[-1])
     results = []
     for k in range(model.n_clusters_):
         members = model.labels_ == k
@@ -114,12 +112,13 @@ def write_mpp_run(
             averages = class_averages(model, voxel)
             (output / "classes").mkdir(exist_ok=True)
             rows = []
+            margin = _score_margin(model.scores_)
             for k, result in enumerate(averages):
                 write_class_outputs(output / "classes", k + 1, result, voxel)
                 members = np.flatnonzero(model.labels_ == k)
                 part = oriented_rows(particles.table.iloc[members], result, voxel)
                 part[COLUMNS.class_number] = k + 1
-                part[SCORE_MARGIN] = _score_margin(model.scores_)[members]
+                part[SCORE_MARGIN] = margin[members]
                 rows.append(part)
             table = pd.concat(rows).loc[particles.table.index]
             write_particles(output / "particles.star", table.reset_index(drop=True))

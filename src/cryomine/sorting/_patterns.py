@@ -58,13 +58,6 @@ class Pattern:
     origin: str
 
 
-def _blob(volumes: torch.Tensor, wedge: torch.Tensor, wiener_constant: float) -> torch.Tensor:
-    numerator, weight = accumulate_aligned(
-        volumes, Rotation.identity(len(volumes)), np.zeros((len(volumes), 3)), wedge
-    )
-    return map_from_sums(numerator, weight, wiener_constant=wiener_constant)
-
-
 def initial_pattern(
     volumes: torch.Tensor,
     halves: np.ndarray,
@@ -87,24 +80,25 @@ def initial_pattern(
     :func:`cryomine.averaging.average_class`); ``halves`` (1 or 2 per particle) only splits
     the Fourier weights.
     """
-    model = lowpass(_blob(volumes, wedge, wiener_constant), max_frequency)
-    numerator, weight = None, None
+    rows = [np.flatnonzero(halves == h) for h in (1, 2)]
     rotations, shifts = Rotation.identity(len(volumes)), np.zeros((len(volumes), 3))
+
+    def averaged() -> tuple[torch.Tensor, torch.Tensor]:
+        """The low-passed model of both halves together and the two halves' weights."""
+        sums = [accumulate_aligned(volumes[r], rotations[r], shifts[r], wedge) for r in rows]
+        total = map_from_sums(sums[0][0] + sums[1][0], sums[0][1] + sums[1][1],
+                              wiener_constant=wiener_constant)  # fmt: skip
+        return lowpass(total, max_frequency), torch.stack([w for _, w in sums])
+
+    model, weights = averaged()  # unaligned: the blob
     for _ in range(rounds):
         found = align_to_references(
             volumes, model * mask, angular_step_deg=angular_step_deg, refine_to_deg=None,
             max_shift_px=max_shift_px, max_frequency=max_frequency, wedges=wedge,
         )  # fmt: skip
         rotations, shifts = found.rotations(0), found.shifts_zyx[:, 0]
-        numerator, weight = accumulate_aligned(volumes, rotations, shifts, wedge)
-        model = lowpass(map_from_sums(numerator, weight, wiener_constant=wiener_constant),
-                        max_frequency)  # fmt: skip
-    weights = []
-    for h in (1, 2):
-        rows = np.flatnonzero(halves == h)
-        _, w = accumulate_aligned(volumes[rows], rotations[rows], shifts[rows], wedge)
-        weights.append(w)
-    return Pattern(torch.stack([model, model]), torch.stack(weights), origin)
+        model, weights = averaged()
+    return Pattern(torch.stack([model, model]), weights, origin)
 
 
 def half_maps(
