@@ -19,7 +19,7 @@ __all__ = ["app", "main"]
 
 # The order here is the order of `cryomine --help`.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "demo", "pipeline", "info", "structures", "simulate", "import", "pick", "match", "extract", "sort",
+    "demo", "pipeline", "info", "structures", "simulate", "import", "pick", "picker", "match", "extract", "sort",
     "refine", "predict", "baseline", "average", "place", "report", "view", "evaluate",
 )  # fmt: skip
 
