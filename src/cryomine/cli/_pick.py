@@ -82,7 +82,7 @@ def pick(
     similarity_output: Path | None = typer.Option(
         None,
         "--similarity-map",
-        help="embedding: MRC of the similarity map (voxel size × stride). Default: OUTPUT stem + "
+        help="embedding: MRC of the similarity map (voxel size × stride). Default: OUTPUT + "
         ".similarity.mrc.",
     ),
     device: str = typer.Option("auto", "--device", help="embedding: cpu, cuda[:i] or auto."),
@@ -100,8 +100,6 @@ def pick(
     threshold (median + 6·1.4826·MAD of the map). The score is the similarity; the map is written
     as MRC. A JSON run record is written beside the output (OUTPUT.run.json).
     """
-    import numpy as np
-
     from cryomine._runrecord import recording_run
     from cryomine.cli._common import picks_format, progress, write_picks
     from cryomine.errors import InputError
@@ -143,7 +141,7 @@ def pick(
                 else f"contrast {contrast!r}: expected 'dark' or 'bright'"
             )
         if similarity_output is None:
-            similarity_output = output.with_name(f"{output.stem}.similarity.mrc")
+            similarity_output = output.with_name(f"{output.name}.similarity.mrc")
         check_writable(similarity_output, overwrite=overwrite)
     parameters = {
         "method": method,
@@ -184,6 +182,7 @@ def pick(
                 threshold=threshold,
                 max_picks=max_picks,
                 border_a=border_a,
+                mask=mask_array,
                 model_dir=model_dir,
                 stride=stride,
                 similarity_output=similarity_output,
@@ -205,12 +204,6 @@ def pick(
                     mask=mask_array,
                     progress=report,
                 )
-        if method == "embedding" and mask_array is not None and len(picks):
-            inside = mask_array[tuple(np.rint(picks.positions_zyx).astype(np.intp).T)]
-            picks = type(picks)(
-                picks.positions_zyx[inside], picks.scores[inside], picks.threshold,
-                picks.threshold_method,
-            )  # fmt: skip
         name = tomogram_name(tomogram)
         table = new_particle_table(
             picks.positions_zyx, tomo_name=name, pixel_size_a=voxel, scores=picks.scores
@@ -240,6 +233,7 @@ def _pick_by_embedding(
     threshold: float | None,
     max_picks: int | None,
     border_a: float | None,
+    mask: Any,
     model_dir: Path | None,
     stride: int,
     similarity_output: Path,
@@ -303,6 +297,7 @@ def _pick_by_embedding(
             threshold=threshold,
             min_distance_a=min_distance_a,
             border_a=border_a,
+            mask=mask,
             max_picks=max_picks,
             device=torch_device,
             progress=report,

@@ -130,6 +130,7 @@ def find_similarity_peaks(
     threshold: float | None = None,
     tomogram_shape: tuple[int, int, int] | None = None,
     border_a: float = 0.0,
+    mask: np.ndarray | None = None,
     max_picks: int | None = None,
 ) -> EmbeddingPicks:
     """Peaks of a similarity map (module docstring, steps 3–4).
@@ -148,6 +149,8 @@ def find_similarity_peaks(
         Shape of the tomogram (z, y, x voxels), for ``border_a``; default ``stride`` × map shape.
     border_a
         Drop picks closer than this to a face of the tomogram, Å.
+    mask : ndarray of bool, shape (z, y, x) of the tomogram, optional
+        Keep picks whose nearest voxel is true.
     max_picks
         Keep at most this many, best first.
 
@@ -179,6 +182,11 @@ def find_similarity_peaks(
     positions = np.clip(positions, 0, shape - 1)
     border = border_a / voxel_size_a
     keep = np.all(positions >= border, axis=1) & np.all(positions <= shape - 1 - border, axis=1)
+    if mask is not None:
+        if tuple(mask.shape) != tuple(shape):
+            raise InputError(f"mask shape {mask.shape} differs from the tomogram's {tuple(shape)}")
+        voxels = np.rint(positions[keep]).astype(np.intp)
+        keep[np.flatnonzero(keep)] = np.asarray(mask[tuple(voxels.T)], dtype=bool)
     positions, scores = positions[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")[:max_picks]
     logger.info("similarity peaks: %d above %.4f (%s)", len(order), threshold, method)
@@ -201,6 +209,7 @@ def pick_by_reference(
     threshold: float | None = None,
     min_distance_a: float | None = None,
     border_a: float | None = None,
+    mask: np.ndarray | None = None,
     max_picks: int | None = None,
     tile_size: int = 32,
     device: torch.device | str = "cpu",
@@ -225,6 +234,8 @@ def pick_by_reference(
     min_distance_a, border_a
         Minimum distance between picks (default ``0.8 · diameter_a``) and from the tomogram's
         faces (default the particle radius), Å.
+    mask : ndarray of bool, shape (z, y, x), optional
+        Keep picks where it is true.
     max_picks
         Keep at most this many picks.
     tile_size, device, progress
@@ -254,6 +265,7 @@ def pick_by_reference(
         threshold=threshold,
         tomogram_shape=tomogram.shape,
         border_a=0.5 * diameter_a if border_a is None else border_a,
+        mask=mask,
         max_picks=max_picks,
     )
     return picks, similarity

@@ -1,0 +1,256 @@
+"""Benchmark: reference-based picking F1 per structure with the shipped picker, beside DoG.
+
+Three crowded tomograms are simulated at 10 Å (membrane vesicles, gold beads, SNR 0.1, ±60°,
+5 µm), from the polnet maps of MAPS_DIR:
+
+- ``tune``: training structures only (seed 100) — the automatic-threshold constant ``k`` is
+  chosen here, as the value of ``--k-grid`` with the best median F1, and nowhere else;
+- ``train``: other training structures' copies in a new tomogram (seed 1) — reported;
+- ``unseen``: the six unseen proteins of BENCHMARKS.md §6 among training structures (seed 2) —
+  reported; never used to tune anything.
+
+Each tomogram is embedded once (stride 4). Per structure: the target is the embedding of the
+window around its first true particle (``--reference-coords`` of one example), peaks as in
+``cryomine pick --method embedding`` with the automatic threshold; DoG picks with the same
+diameter (2 × the structure's bounding radius) and the same minimum distance, its threshold left
+at DoG's default (every positive peak). Hits: within half the particle radius (CZII) and within
+8 nm (DISCA paper), one-to-one (``cryomine.evaluate.match_positions``); the example particle
+itself is excluded from the truth. Also timed: the dense embedding of each tomogram and of a
+200 × 512 × 512 noise volume (speed does not depend on content).
+
+    OMP_NUM_THREADS=1 python benchmarks/picker_f1.py /work/shared/data/structures/maps \
+        --out benchmarks/results/picker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cryomine._runrecord import machine_description
+from cryomine.evaluate import PickingScores, match_positions
+from cryomine.io import positions_zyx
+from cryomine.picker import (
+    cut_windows,
+    embed_tomogram,
+    embed_windows,
+    find_similarity_peaks,
+    load_picker,
+    normalize_tomogram,
+    robust_threshold,
+    similarity_map,
+    target_embedding,
+)
+from cryomine.picking import pick_particles
+from cryomine.simulate import load_structure_densities, simulate_tomogram
+
+UNSEEN = ("6drv", "2uv8", "7n4y", "6utj", "1fa2", "5mrc")
+TUNE = ("1bxn", "3cf3", "4v94", "5wek", "3d2f", "6pxm", "4v4r_50s", "1u6g", "5ide", "8vaf")
+TRAIN = ("4v4r", "3j9i", "4cr2", "1qvr", "2cg9", "6qzp", "1f4a", "5gjv", "3ipm", "3h84")
+CROWD = ("4v4r", "3j9i", "1qvr", "2cg9")  # training structures around the unseen ones
+STRIDE = 4
+
+
+def _densities(maps_dir: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    paths = [maps_dir / f"{name}_10A.mrc.gz" for name in names]
+    loaded = load_structure_densities(paths, voxel_size_a=10.0, box_size=None)
+    return {name.removesuffix("_10A"): density for name, density in loaded.items()}
+
+
+def _scores(truth: np.ndarray, picks: np.ndarray, radius_px: float) -> dict[str, float]:
+    n_hits = int((match_positions(truth, picks, radius_px) >= 0).sum())
+    s = PickingScores.from_counts(len(truth), len(picks), n_hits)
+    return {"precision": s.precision, "recall": s.recall, "f1": s.f1, "n_picked": len(picks)}
+
+
+def run_tomogram(
+    model: object,
+    densities: dict[str, np.ndarray],
+    *,
+    shape: tuple[int, int, int],
+    n_particles: int,
+    seed: int,
+    k_values: list[float],
+) -> dict[str, object]:
+    t0 = time.perf_counter()
+    simulated = simulate_tomogram(
+        densities,
+        shape_zyx=shape,
+        voxel_size_a=10.0,
+        n_particles=n_particles,
+        snr=0.1,
+        n_membranes=3,
+        n_gold=10,
+        seed=seed,
+    )
+    t_sim = time.perf_counter() - t0
+    volume = normalize_tomogram(simulated.tomogram)
+    t0 = time.perf_counter()
+    embeddings = embed_tomogram(model, volume, stride=STRIDE)  # type: ignore[arg-type]
+    t_embed = time.perf_counter() - t0
+    window = model.config.window  # type: ignore[attr-defined]
+    radii = simulated.parameters["bounding_radii_px"]
+    centres = positions_zyx(simulated.table)
+    names = simulated.table["cmStructure"].to_numpy()
+    per_structure: dict[str, object] = {}
+    for name in densities:
+        members = centres[names == name]
+        example, truth = members[:1], members[1:]
+        target = target_embedding(embed_windows(model, cut_windows(volume, example, window)))  # type: ignore[arg-type]
+        similarity = similarity_map(embeddings, target)
+        diameter_a = 2.0 * radii[name] * 10.0
+        radius_half_px = 0.25 * diameter_a / 10.0
+        by_k = {}
+        for k in k_values:
+            picks = find_similarity_peaks(
+                similarity,
+                stride=STRIDE,
+                voxel_size_a=10.0,
+                min_distance_a=0.8 * diameter_a,
+                threshold=robust_threshold(similarity, k=k),
+                tomogram_shape=volume.shape,
+                border_a=0.5 * diameter_a,
+            )
+            kept = np.linalg.norm(picks.positions_zyx - example, axis=1) > radius_half_px
+            found = picks.positions_zyx[kept]
+            by_k[f"{k:g}"] = {
+                "half_radius": _scores(truth, found, radius_half_px),
+                "8nm": _scores(truth, found, 8.0),
+            }
+        dog = pick_particles(
+            simulated.tomogram, voxel_size_a=10.0, diameter_a=diameter_a, contrast="dark"
+        )
+        dog_found = dog.positions_zyx[
+            np.linalg.norm(dog.positions_zyx - example, axis=1) > radius_half_px
+        ]
+        per_structure[name] = {
+            "n_true": len(truth),
+            "diameter_a": diameter_a,
+            "embedding": by_k,
+            "dog": {
+                "half_radius": _scores(truth, dog_found, radius_half_px),
+                "8nm": _scores(truth, dog_found, 8.0),
+            },
+        }
+        best = max(by_k[f"{k:g}"]["half_radius"]["f1"] for k in k_values)
+        per_structure[name]["best_k_f1_half_radius"] = best  # a ceiling, not a result
+        print(f"  {name}: best-k embedding F1 {best:.3f}", file=sys.stderr, flush=True)
+    return {
+        "shape_zyx": list(shape),
+        "seed": seed,
+        "n_particles": n_particles,
+        "simulate_s": t_sim,
+        "embed_s": t_embed,
+        "per_structure": per_structure,
+    }
+
+
+def _median_f1(result: dict, k: str, method: str, criterion: str) -> float:
+    values = []
+    for entry in result["per_structure"].values():
+        scores = entry["embedding"][k] if method == "embedding" else entry["dog"]
+        values.append(scores[criterion]["f1"])
+    return float(np.median(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("maps_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/picker"))
+    parser.add_argument("--shape", type=int, nargs=3, default=(200, 400, 400))
+    parser.add_argument("--copies", type=int, default=12, help="particles per structure")
+    parser.add_argument("--k-grid", type=float, nargs="+", default=[2, 3, 4, 6, 8, 10, 12, 15, 20])
+    parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_picker(args.model)
+    shape = tuple(args.shape)
+    results: dict[str, object] = {"command": " ".join(sys.argv), "machine": machine_description()}
+    sets = {"tune": (TUNE, 100), "train": (TRAIN, 1), "unseen": (UNSEEN + CROWD, 2)}
+    for label, (names, seed) in sets.items():
+        print(f"{label}: {', '.join(names)}", file=sys.stderr, flush=True)
+        densities = _densities(args.maps_dir, names)
+        results[label] = run_tomogram(
+            model,
+            densities,
+            shape=shape,  # type: ignore[arg-type]
+            n_particles=args.copies * len(names),
+            seed=seed,
+            k_values=args.k_grid,
+        )
+    tune = results["tune"]
+    k_best = max(
+        (f"{k:g}" for k in args.k_grid),
+        key=lambda k: _median_f1(tune, k, "embedding", "half_radius"),
+    )  # type: ignore[arg-type]
+    results["k_chosen_on_tune"] = float(k_best)
+    noise = np.random.default_rng(0).normal(size=(200, 512, 512)).astype(np.float32)
+    t0 = time.perf_counter()
+    embed_tomogram(model, noise, stride=STRIDE)
+    results["embed_200x512x512_s"] = time.perf_counter() - t0
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "picker_f1.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    lines = [
+        "# Reference-based picking F1 (shipped picker) beside DoG",
+        "",
+        f"Command: `{results['command']}`; machine: {results['machine']['cpu']}, "  # type: ignore[index]
+        f"torch threads {torch.get_num_threads()}. Automatic threshold k = {k_best} "
+        "(chosen on the `tune` tomogram's training structures only).",
+        "",
+        "| set | structure | n | embedding F1 (½ radius) | embedding F1 (8 nm) | DoG F1 (½ radius) "
+        "| DoG F1 (8 nm) | picks (emb / DoG) | ceiling: best-k F1 (½ radius) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label in ("tune", "train", "unseen"):
+        result = results[label]
+        for name, entry in result["per_structure"].items():  # type: ignore[index]
+            e, d = entry["embedding"][k_best], entry["dog"]
+            lines.append(
+                f"| {label} | {name}{' (unseen)' if name in UNSEEN else ''} | {entry['n_true']} "
+                f"| {e['half_radius']['f1']:.3f} | {e['8nm']['f1']:.3f} "
+                f"| {d['half_radius']['f1']:.3f} | {d['8nm']['f1']:.3f} "
+                f"| {e['half_radius']['n_picked']} / {d['half_radius']['n_picked']} "
+                f"| {entry['best_k_f1_half_radius']:.3f} |"
+            )
+    lines += ["", "| set | median embedding F1 ½ radius | 8 nm | median DoG F1 ½ radius | 8 nm |"]
+    lines += ["|---|---|---|---|---|"]
+    for label in ("tune", "train", "unseen"):
+        result = results[label]
+        if label == "unseen":
+            result = {
+                "per_structure": {
+                    n: v
+                    for n, v in result["per_structure"].items()  # type: ignore[index]
+                    if n in UNSEEN
+                }
+            }
+        lines.append(
+            f"| {label}{' (six unseen only)' if label == 'unseen' else ''} "
+            f"| {_median_f1(result, k_best, 'embedding', 'half_radius'):.3f} "
+            f"| {_median_f1(result, k_best, 'embedding', '8nm'):.3f} "
+            f"| {_median_f1(result, k_best, 'dog', 'half_radius'):.3f} "
+            f"| {_median_f1(result, k_best, 'dog', '8nm'):.3f} |"
+        )
+    lines += [
+        "",
+        "Embedding time (stride 4): "
+        + ", ".join(
+            f"{label} {tuple(results[label]['shape_zyx'])} {results[label]['embed_s']:.1f} s"  # type: ignore[index]
+            for label in ("tune", "train", "unseen")
+        )
+        + f"; 200 × 512 × 512: {results['embed_200x512x512_s']:.1f} s.",
+        "",
+    ]
+    (args.out / "picker_f1.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
