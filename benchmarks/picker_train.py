@@ -115,7 +115,8 @@ the six unseen proteins** of BENCHMARKS.md §6 (6drv, 2uv8, 7n4y, 6utj, 1fa2, 5m
 for training or tuning). {len(config["structures"])} structure classes + membrane, gold,
 background: {structures}. Each epoch: a fresh pool of small crowded tomograms
 ({training["conditions"]["shape_zyx"]} voxels, {training["conditions"]["structures_per_tomogram"]}
-structures × {training["conditions"]["copies_per_structure"]} copies, SNR
+structures × {training["conditions"]["copies_per_structure"]} copies, every structure in
+{training["conditions"]["tomograms_per_structure"]} tomograms of a pool, SNR
 {training["conditions"]["snr_range"]}, defocus {training["conditions"]["defocus_range_um"]} µm,
 tilt ±{training["conditions"]["max_tilt_range_deg"]}°, vesicle with probability
 {training["conditions"]["membrane_probability"]}, 0–{training["conditions"]["max_gold"]} gold

@@ -20,7 +20,12 @@ from cryomine.picker import (
 
 CONFIG = PickerConfig(window=20, embedding_dim=8, channels=(4, 8, 16))
 CONDITIONS = TrainingConditions(
-    shape_zyx=(32, 64, 64), copies_per_structure=4, windows_per_extra_class=4, max_gold=2
+    shape_zyx=(32, 64, 64),
+    structures_per_tomogram=3,
+    copies_per_structure=2,
+    tomograms_per_structure=2,
+    windows_per_extra_class=4,
+    max_gold=2,
 )
 
 
@@ -33,7 +38,11 @@ def test_window_pool_has_every_class(densities: dict[str, np.ndarray]) -> None:
     pool = simulate_window_pool(densities, list(densities), conditions=CONDITIONS, seed=[0, 0])
     assert pool.class_names == [*densities, *EXTRA_CLASSES]
     counts = np.bincount(pool.labels, minlength=len(pool.class_names))
-    assert np.all(counts[:3] == 4) and counts[-1] == 4  # structures and background
+    assert np.all(counts[:3] == 4) and counts[-1] == 8  # 2 tomograms x 2 copies; background
+    assert len(pool.tomograms) == 2
+    for label in range(3):  # every structure in both tomograms, imaged differently
+        assert set(pool.tomogram_index[pool.labels == label].tolist()) == {0, 1}
+    assert pool.conditions[0]["snr"] != pool.conditions[1]["snr"]
     snr = pool.conditions[0]["snr"]
     assert CONDITIONS.snr_range[0] <= snr <= CONDITIONS.snr_range[1]
     windows = pool.windows(np.arange(len(pool)), 20, rng=None, shift_px=0)

@@ -5,7 +5,9 @@ Each "pool" is a set of small tomograms simulated with :func:`cryomine.simulate.
 tomogram the picker is used on): ``structures_per_tomogram`` structures with
 ``copies_per_structure`` copies each at random orientations, optionally a membrane vesicle and
 gold beads; per tomogram the SNR (log-uniform), defocus (uniform) and the symmetric tilt range
-(uniform maximum angle) are drawn from :class:`TrainingConditions`. Classes: one per structure,
+(uniform maximum angle) are drawn from :class:`TrainingConditions`. Every structure appears in
+``tomograms_per_structure`` tomograms of a pool, so positives span imaging conditions and
+negatives share them (otherwise the conditions alone would tell the classes apart). Classes: one per structure,
 then ``membrane`` (windows centred on membrane voxels), ``gold`` (centred on bead voxels) and
 ``background`` (centred on voxels no object covers; such windows may hold parts of neighbours).
 Windows are cut when a batch is drawn, with a random shift of up to ``shift_px`` voxels per axis
@@ -44,6 +46,10 @@ class TrainingConditions:
         Voxel size, Å.
     structures_per_tomogram, copies_per_structure
         Structures in one tomogram and copies of each.
+    tomograms_per_structure
+        Tomograms of a pool each structure appears in (each with its own imaging), so that
+        windows of one class never share one SNR/defocus/tilt range and the network cannot tell
+        classes apart by their imaging conditions.
     snr_range
         SNR drawn log-uniformly in this range per tomogram.
     defocus_range_um
@@ -60,8 +66,9 @@ class TrainingConditions:
 
     shape_zyx: tuple[int, int, int] = (64, 160, 160)
     voxel_size_a: float = 10.0
-    structures_per_tomogram: int = 3
-    copies_per_structure: int = 5
+    structures_per_tomogram: int = 8
+    copies_per_structure: int = 2
+    tomograms_per_structure: int = 3
     snr_range: tuple[float, float] = (0.05, 0.3)
     defocus_range_um: tuple[float, float] = (3.0, 6.0)
     max_tilt_range_deg: tuple[float, float] = (45.0, 60.0)
@@ -150,7 +157,8 @@ def simulate_window_pool(
     seed: int | Sequence[int],
     device: str = "cpu",
 ) -> WindowPool:
-    """Simulate tomograms holding every structure of ``structures`` once (in random groups).
+    """Simulate tomograms holding every structure of ``structures`` in
+    ``tomograms_per_structure`` of them (random groups, new groups each round).
 
     Parameters
     ----------
@@ -158,7 +166,7 @@ def simulate_window_pool(
         name → clean density (cubic, protein positive, at ``conditions.voxel_size_a``), for every
         class structure; the class order is the order of ``densities``.
     structures
-        Which of them to place in this pool (each in one tomogram of the pool).
+        Which of them to place in this pool.
     conditions
         Simulation ranges.
     seed
@@ -173,11 +181,13 @@ def simulate_window_pool(
     class_of = {name: i for i, name in enumerate(names)}
     membrane, gold, background = (len(names) + i for i in range(len(EXTRA_CLASSES)))
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    order = [structures[i] for i in rng.permutation(len(structures))]
-    groups = [
-        order[i : i + conditions.structures_per_tomogram]
-        for i in range(0, len(order), conditions.structures_per_tomogram)
-    ]
+    groups = []
+    for _ in range(conditions.tomograms_per_structure):
+        order = [structures[i] for i in rng.permutation(len(structures))]
+        groups += [
+            order[i : i + conditions.structures_per_tomogram]
+            for i in range(0, len(order), conditions.structures_per_tomogram)
+        ]
     tomograms: list[np.ndarray] = []
     index: list[np.ndarray] = []
     centres: list[np.ndarray] = []
@@ -192,7 +202,7 @@ def simulate_window_pool(
         n_gold = int(rng.integers(0, conditions.max_gold + 1))
         tomo_seed = int(rng.integers(2**31))
         n_particles = len(group) * conditions.copies_per_structure
-        while True:  # too crowded: drop the vesicle, then the gold, then particles
+        while True:  # too crowded: drop the vesicle, then the gold, then particles one by one
             try:
                 simulated = simulate_tomogram(
                     {name: densities[name] for name in group},
@@ -209,14 +219,14 @@ def simulate_window_pool(
                 )
                 break
             except InputError:
-                if n_particles <= 2 * len(group):
+                if n_particles <= len(group):
                     raise
                 if n_membranes:
                     n_membranes = 0
                 elif n_gold:
                     n_gold = 0
                 else:
-                    n_particles -= len(group)
+                    n_particles -= 1
         t = len(tomograms)
         tomograms.append(normalize_tomogram(simulated.tomogram))
         particle_centres = positions_zyx(simulated.table)
