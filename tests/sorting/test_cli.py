@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cryomine.cli import app
 
-FAST_OPTIONS = ["--width", "0.0625", "--k-range", "2", "4", "--max-iter", "2", "--batch-size", "16",
+FAST_OPTIONS = ["--width", "0.0625", "--pretrained", "none", "--k-range", "2", "4", "--max-iter", "2", "--batch-size", "16",
                 "--pca-components", "4", "--device", "cpu", "--seed", "0"]  # fmt: skip
 
 
@@ -111,3 +111,31 @@ def test_sort_refuses_an_unknown_covariance(tiny_particle_set: Path, tmp_path: P
          "--covariance", "full,banana"],
     )  # fmt: skip
     assert result.exit_code == 2 and "banana" in result.output
+
+
+def test_sort_starts_from_the_shipped_pretrained_network(
+    tiny_particle_set: Path, tmp_path: Path
+) -> None:
+    from cryomine.sorting._pretrain import pretrained_path
+    from cryomine.sorting._yopo import YOPO
+
+    run = tmp_path / "run"
+    options = ["--k-range", "2", "4", "--max-iter", "1", "--pca-components", "4", "--device", "cpu"]
+    result = CliRunner().invoke(app, ["sort", str(tiny_particle_set), "-o", str(run), *options])
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((run / "run.json").read_text())["parameters"]
+    assert parameters["pretrained"] == "builtin" and parameters["width"] == 0.25
+    saved = json.loads((run / "model" / "state.json").read_text())
+    assert saved["pretrained_record"]["format"] == "cryomine-yopo-pretrained-1"
+    # one iteration trains nothing, so the saved trunk is the shipped one, weight for weight
+    import torch
+
+    shipped = torch.load(pretrained_path("builtin", 0.25) / "state.pt", weights_only=True)["trunk"]
+    fitted = torch.load(run / "model" / "state.pt", weights_only=True)["trunk"]
+    assert all(torch.equal(shipped[name], fitted[name]) for name in shipped)
+    assert set(shipped) == set(YOPO(width=0.25).state_dict())
+
+    wrong = CliRunner().invoke(
+        app, ["sort", str(tiny_particle_set), "-o", str(tmp_path / "w1"), *options, "--width", "1"]
+    )
+    assert wrong.exit_code == 2 and "--pretrained none" in wrong.output

@@ -12,7 +12,14 @@ from cryomine.errors import InputError
 from cryomine.sorting import DISCA
 
 #: Fast settings for mechanics tests (not for accuracy): 4-13 channels, 2-4 candidate classes.
-FAST = {"width": 0.0625, "k_range": (2, 4), "batch_size": 16, "pca_components": 4, "device": "cpu"}
+FAST = {
+    "width": 0.0625,
+    "pretrained": None,
+    "k_range": (2, 4),
+    "batch_size": 16,
+    "pca_components": 4,
+    "device": "cpu",
+}
 
 
 #: tol 0: never converges early, so all iterations (and the resume paths) are exercised.

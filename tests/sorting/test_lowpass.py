@@ -94,7 +94,13 @@ def test_saved_model_applies_the_same_lowpass(
     from cryomine.sorting import DISCA
 
     volumes, _ = tiny_set
-    fast = {"width": 0.0625, "k_range": (2, 4), "batch_size": 16, "pca_components": 4}
+    fast = {
+        "width": 0.0625,
+        "pretrained": None,
+        "k_range": (2, 4),
+        "batch_size": 16,
+        "pca_components": 4,
+    }
     model = DISCA(
         **fast, device="cpu", max_iter=1, random_state=3, lowpass_a=39.0, voxel_size_a=13.0
     ).fit(volumes)

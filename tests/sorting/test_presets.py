@@ -20,10 +20,14 @@ def test_paper_preset_is_the_specification() -> None:
     assert model.tol == 1e-3 and model.pca_components == 16 and model.batch_size == 64
     assert model.feature_rotations == 1 and model.zscore is True
     assert model.batchnorm_recalibration is False and model.n_init == 1
+    assert model.width == 1.0 and model.pretrained is None  # the paper's network, from scratch
     assert DISCA.from_preset("paper", width=0.5).width == 0.5
     with pytest.raises(Exception, match="preset"):
         DISCA.from_preset("nonsense")
     assert set(PRESETS) == {"cryomine", "paper"}
+    defaults = DISCA().get_params()
+    assert all(defaults[name] == value for name, value in PRESETS["cryomine"].items())
+    assert defaults["pretrained"] == "builtin" and defaults["width"] == 0.25
 
 
 def test_clone_and_params_round_trip() -> None:
@@ -39,7 +43,7 @@ def test_history_records_training_and_warns_at_max_iter(
 ) -> None:
     volumes, _ = tiny_set
     model = DISCA(
-        width=0.125, k_range=(2, 4), max_iter=2, pca_components=4, batch_size=8, min_steps=4,
+        width=0.125, pretrained=None, k_range=(2, 4), max_iter=2, pca_components=4, batch_size=8, min_steps=4,
         covariance_types=("full", "diag"), n_init=2, device="cpu", random_state=0,
         learning_rate=1e-3, min_iter=3,  # may not stop before iteration 3: it warns
     )  # fmt: skip

@@ -36,10 +36,19 @@ def sort(
         help="Most iterations (count): DISCA EM iterations (default 20), MPP iterations "
         "(default 40); disca-mpp: both.",
     ),
-    width: float = typer.Option(
-        1.0,
+    width: float | None = typer.Option(
+        None,
         "--width",
-        help="YOPO channel multiplier (dimensionless; 1.0 = 64…208 channels, 0.25 is ~10x faster).",
+        help="YOPO channel multiplier (dimensionless; 1.0 = 64…208 channels, 0.25 is ~10x "
+        "faster). Default: the preset's (cryomine: 0.25; paper: 1.0).",
+    ),
+    pretrained: str | None = typer.Option(
+        None,
+        "--pretrained",
+        help="Starting weights of the network: builtin (the trunk shipped with cryomine, "
+        "pretrained on simulated structures; width 0.25), none (random, as the paper) or a "
+        "directory written by benchmarks/pretrain_yopo.py. Default: the preset's "
+        "(cryomine: builtin; paper: none).",
     ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="Subtomograms per batch (count). Default: the preset's."
@@ -138,10 +147,14 @@ def sort(
         "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip
     overrides.update({name: value for name, value in steering.items() if value is not None})
+    if width is not None:
+        overrides["width"] = width
+    if pretrained is not None:
+        overrides["pretrained"] = None if pretrained.lower() == "none" else pretrained
     disca_dir = output / "disca" if method == "disca-mpp" else output
     labels = _sort_disca(
         particles, disca_dir, Path(particles_dir), preset=preset, overrides=overrides,
-        k_range=k_range, max_iter=20 if max_iter is None else max_iter, width=width,
+        k_range=k_range, max_iter=20 if max_iter is None else max_iter,
         pca_components=pca_components, zscore=not no_zscore, device=device, seed=seed, resume=resume,
     )  # fmt: skip
     if method == "disca-mpp":
@@ -159,7 +172,6 @@ def _sort_disca(
     overrides: dict[str, object],
     k_range: tuple[int, int],
     max_iter: int,
-    width: float,
     pca_components: int,
     zscore: bool,
     device: str,
@@ -178,7 +190,7 @@ def _sort_disca(
     from cryomine.sorting import DISCA
 
     model = DISCA.from_preset(
-        preset, k_range=k_range, max_iter=max_iter, width=width, pca_components=pca_components,
+        preset, k_range=k_range, max_iter=max_iter, pca_components=pca_components,
         device=device, random_state=seed, zscore=zscore, **overrides,
     )  # fmt: skip
     parameters = {

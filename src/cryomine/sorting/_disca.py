@@ -33,6 +33,7 @@ from cryomine.sorting._persist import (
     read_bundle,
     write_bundle,
 )
+from cryomine.sorting._pretrain import load_pretrained_trunk
 from cryomine.sorting._source import SubtomogramSource, as_source
 from cryomine.sorting._state import (
     BestFit,
@@ -60,12 +61,14 @@ logger = logging.getLogger(__name__)
 #: behind it in docs/disca.md ("The cryomine preset").
 PRESETS: dict[str, dict[str, Any]] = {
     "cryomine": {
+        "width": 0.25, "pretrained": "builtin",
         "lowpass_a": "auto", "covariance_types": COVARIANCE_TYPES, "n_init": 3,
         "min_cluster_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
         "batchnorm_recalibration": True,
     },
     "paper": {
+        "width": 1.0, "pretrained": None,
         "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_cluster_size": 1,
         "feature_rotations": 1, "learning_rate": 1e-5, "batch_size": 64, "min_steps": 0,
         "min_iter": 0, "zscore": True, "batchnorm_recalibration": False,
@@ -112,6 +115,10 @@ class DISCA(ClusterMixin, BaseEstimator):
         Maximum number of EM iterations.
     width
         YOPO channel multiplier (1.0: 64 … 208 channels; 0.25 is ~10x faster on a CPU).
+    pretrained
+        Starting weights of the trunk: ``"builtin"`` (the trunk shipped for ``width``, pretrained
+        on simulated structures no sort is evaluated on; docs/disca.md), a directory written by
+        ``benchmarks/pretrain_yopo.py``, or ``None`` (random orthogonal weights, the paper).
     batch_size
         Subtomograms per batch, for inference and training.
     pca_components
@@ -207,7 +214,8 @@ class DISCA(ClusterMixin, BaseEstimator):
         k_range: tuple[int, int] = (2, 20),
         k_candidates: Sequence[int] | None = None,
         max_iter: int = 20,
-        width: float = 1.0,
+        width: float = 0.25,
+        pretrained: str | Path | None = "builtin",
         batch_size: int = 32,
         pca_components: int = 16,
         device: str = "auto",
@@ -235,6 +243,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.k_candidates = k_candidates
         self.max_iter = max_iter
         self.width = width
+        self.pretrained = pretrained
         self.batch_size = batch_size
         self.pca_components = pca_components
         self.device = device
@@ -273,6 +282,8 @@ class DISCA(ClusterMixin, BaseEstimator):
         if params["k_candidates"] is not None:
             params["k_candidates"] = [int(k) for k in params["k_candidates"]]
         params["covariance_types"] = list(params["covariance_types"])
+        if params["pretrained"] is not None:
+            params["pretrained"] = str(params["pretrained"])
         return params
 
     def _candidates(self) -> list[int]:
@@ -360,7 +371,15 @@ class DISCA(ClusterMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         generator = torch.Generator(device=device)
         generator.manual_seed(int(rng.integers(2**63 - 1)))
-        trunk = YOPO(width=self.width, init_generator=_cpu_generator(rng)).to(device)
+        trunk = YOPO(width=self.width, init_generator=_cpu_generator(rng))
+        self.pretrained_record_ = None
+        if self.pretrained is not None:
+            state, meta = load_pretrained_trunk(self.pretrained, width=self.width)
+            trunk.load_state_dict(state)
+            self.pretrained_record_ = {
+                key: meta.get(key) for key in ("format", "structures", "settings", "wall_s")
+            }
+        trunk = trunk.to(device)
         if device.type == "cpu":
             trunk = trunk.to(memory_format=torch.channels_last_3d)
         net = Trainables(trunk=trunk, rng=rng, generator=generator)
@@ -598,6 +617,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             "converged": self.converged_,
             "lowpass_fraction": self.lowpass_fraction_,
             "fit_voxel_size_a": self.fit_voxel_size_a_,
+            "pretrained_record": getattr(self, "pretrained_record_", None),
             "history": self.history_,
         }
         arrays = {"labels": self.labels_, "probabilities": self.probabilities_}
@@ -616,7 +636,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         params["k_range"] = tuple(params["k_range"])
         # models saved before an option existed were fitted as the paper's specification
         # (no low-pass), with full covariances, no rotation averaging and z-scored input
-        legacy = {**PRESETS["paper"], "lowpass_a": None}
+        legacy = {**PRESETS["paper"], "lowpass_a": None, "width": 1.0, "pretrained": None}
         for name, value in legacy.items():
             params.setdefault(name, value)
         params["covariance_types"] = tuple(params["covariance_types"])
@@ -642,4 +662,5 @@ class DISCA(ClusterMixin, BaseEstimator):
         model.history_ = meta["history"]
         model.lowpass_fraction_ = meta.get("lowpass_fraction")
         model.fit_voxel_size_a_ = meta.get("fit_voxel_size_a")
+        model.pretrained_record_ = meta.get("pretrained_record")
         return model

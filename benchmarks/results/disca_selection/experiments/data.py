@@ -5,6 +5,7 @@ CACHE = Path("/tmp/cryomine_exp_cache"); CACHE.mkdir(exist_ok=True)
 SETS = {
     "tune3": ("4v4r", "3j9i", "1bxn"),
     "tune5": ("6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"),
+    "tune3b": ("4v4r", "3j9i", "atp_synthase"),  # held out of YOPO pretraining
     "val3": ("4v7r", "4cr2", "1qvr"),
     "val5": ("4v7r", "4cr2", "1qvr", "3cf3", "5gjv"),
 }
