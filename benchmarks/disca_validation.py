@@ -79,9 +79,11 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
 
     from cryomine.sorting import DISCA
 
+    base, _, variant = preset.partition("-")
+    overrides = {"pretrained": None} if variant == "random" else {}
     model = DISCA.from_preset(
-        preset, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
-        device=args.device, random_state=seed, voxel_size_a=args.voxel_size,
+        base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
+        device=args.device, random_state=seed, voxel_size_a=args.voxel_size, **overrides,
     )  # fmt: skip
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -183,6 +185,7 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                             start, disca_wall = np.asarray(saved["labels"]), saved["wall_s"]
                         result = run_mpp(args, volumes, truth, seed, start)
                         result["disca_wall_s"] = disca_wall
+                        result["disca_preset"] = "cryomine"
                     cell = {"method": method, "preset": preset, "classes": classes,
                             "per_class": per_class, "n": classes * per_class, "snr": snr,
                             "seed": seed, "structures": args.structures[:classes], **result,
@@ -211,7 +214,8 @@ def summary(cells: list[dict], args: argparse.Namespace) -> list[str]:
             names = {"oracle": "template matching, true references (oracle, "
                                f"{group[0].get('n_scored')} scored)",
                      "mpp": "MPP from the data alone (`--method mpp`)",
-                     "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)"}  # fmt: skip
+                     "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)",
+                     "cryomine-random": "DISCA --preset cryomine --pretrained none"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -230,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     add("--structures", default=",".join(VALIDATION), help="comma-separated, validation set")
     add("--sizes", default="3x60,5x100,5x200,5x400", help="CLASSESxPER_CLASS, comma-separated")
     add("--snrs", default="0.1,0.03,0.01", help="comma-separated SNRs")
-    add("--presets", default="cryomine,paper", help="comma-separated DISCA presets")
+    add("--presets", default="cryomine,paper",
+        help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
+             "weights instead of the pretrained trunk")  # fmt: skip
     add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
     add("--summary-only", action="store_true", help="tabulate the cells there are, run none")
