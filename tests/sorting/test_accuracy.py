@@ -68,20 +68,11 @@ def test_finds_three_tuning_structures_after_training(
     _, truth = three_classes
     _assert_trained(sorted_three)
     metrics = sorting_metrics(truth, sorted_three.labels_)
-    assert sorted_three.n_clusters_ in (3, 4)  # 4: one structure split, see the next test
+    # 4: BIC ties (13,217 vs 13,222 at seed 0) and splits the 20S proteasome, still pure;
+    # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca.md, "Pretrained network")
+    assert sorted_three.n_clusters_ in (3, 4)
     assert metrics.homogeneity >= 0.9
     assert metrics.accuracy is not None and metrics.accuracy >= 0.9
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="from the pretrained trunk, seed 0 of this tuning set splits the 20S proteasome in two "
-    "(42 + 18, homogeneity 1.000, K = 4; BIC 13,217 at K = 4 against 13,222 at K = 3); seeds "
-    "0-4 give K = 4, 3, 3, 4, 3, all homogeneity 1.000 (docs/disca.md)",
-)
-def test_finds_exactly_three_tuning_structures(sorted_three: DISCA) -> None:
-    assert sorted_three.n_clusters_ == 3
 
 
 @pytest.mark.slow
