@@ -204,9 +204,23 @@ def main() -> None:
     )  # type: ignore[arg-type]
     results["k_chosen_on_tune"] = float(k_best)
     noise = np.random.default_rng(0).normal(size=(200, 512, 512)).astype(np.float32)
+    flops = [0.0]
+
+    def count(module: torch.nn.Conv3d, _: object, out: torch.Tensor) -> None:
+        k = module.kernel_size[0] * module.kernel_size[1] * module.kernel_size[2]
+        flops[0] += 2.0 * out.numel() * module.in_channels * k
+
+    hooks = [
+        m.register_forward_hook(count)  # type: ignore[arg-type]
+        for m in model.modules()  # type: ignore[attr-defined]
+        if isinstance(m, torch.nn.Conv3d)
+    ]
     t0 = time.perf_counter()
-    embed_tomogram(model, noise, stride=STRIDE)
+    embed_tomogram(model, noise, stride=STRIDE)  # type: ignore[arg-type]
     results["embed_200x512x512_s"] = time.perf_counter() - t0
+    results["embed_200x512x512_gflop"] = flops[0] / 1e9
+    for hook in hooks:
+        hook.remove()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "picker_f1.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -265,7 +279,9 @@ def main() -> None:
             f"{label} {tuple(results[label]['shape_zyx'])} {results[label]['embed_s']:.1f} s"  # type: ignore[index]
             for label in ("tune", "train", "unseen")
         )
-        + f"; 200 × 512 × 512: {results['embed_200x512x512_s']:.1f} s.",
+        + f"; 200 × 512 × 512: {results['embed_200x512x512_s']:.1f} s "
+        f"({results['embed_200x512x512_gflop']:.0f} GFLOP of convolutions, "
+        f"{results['embed_200x512x512_gflop'] / results['embed_200x512x512_s']:.1f} GFLOP/s).",
         "",
     ]
     (args.out / "picker_f1.md").write_text("\n".join(lines))

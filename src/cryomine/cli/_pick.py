@@ -71,7 +71,7 @@ def pick(
     threshold: float | None = typer.Option(
         None,
         "--threshold",
-        help="embedding: cosine-similarity threshold. Default: automatic, median + 6 MAD of the map.",
+        help="embedding: cosine-similarity threshold. Default: automatic, median + 12 MAD of the map.",
     ),
     model_dir: Path | None = typer.Option(
         None, "--model", help="embedding: picker model folder. Default: the shipped model."
@@ -97,7 +97,7 @@ def pick(
     --method embedding: the learned picker embeds every window of the tomogram; picks are the
     peaks of the cosine similarity to the embedding of the example(s) (--reference and/or
     --reference-coords), at least --min-distance apart, above --threshold or the automatic
-    threshold (median + 6·1.4826·MAD of the map). The score is the similarity; the map is written
+    threshold (median + 12·1.4826·MAD of the map). The score is the similarity; the map is written
     as MRC. A JSON run record is written beside the output (OUTPUT.run.json).
     """
     from cryomine._runrecord import recording_run
