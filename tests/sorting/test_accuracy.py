@@ -72,7 +72,9 @@ def test_finds_three_tuning_structures_after_training(
     # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca.md, "Pretrained network")
     assert sorted_three.n_clusters_ in (3, 4)
     assert metrics.homogeneity >= 0.9
-    assert metrics.accuracy is not None and metrics.accuracy >= 0.9
+    assert metrics.completeness >= 0.8  # at most one structure split, into two large parts
+    if sorted_three.n_clusters_ == 3:  # accuracy is defined for a one-to-one matching only
+        assert metrics.accuracy is not None and metrics.accuracy >= 0.9
 
 
 @pytest.mark.slow
