@@ -83,6 +83,7 @@ def pipeline(
     from cryomine.cli import app
     from cryomine.errors import InputError
     from cryomine.io import merge_particle_sets, tomogram_name
+    from cryomine.sorting._pretrain import shipped_trunks
 
     names = [tomogram_name(t) for t in tomograms]
     if len(set(names)) != len(names):
@@ -133,7 +134,7 @@ def pipeline(
     sort_dir = output / "sort"
     sort_args = ["sort", str(merged), "-o", str(sort_dir), "--k-range", str(k_range[0]), str(k_range[1]),
                  "--max-iter", str(max_iter), "--width", str(width), "--device", device, "--seed", str(seed)]  # fmt: skip
-    if width != 0.25:
+    if float(width) not in shipped_trunks():
         typer.echo(
             f"# width {width:g}: no pretrained network is shipped, DISCA starts from random weights"
         )

@@ -41,6 +41,7 @@ __all__ = [
     "load_pretrained_trunk",
     "pretrain_trunk",
     "pretrained_path",
+    "shipped_trunks",
     "supervised_contrastive_loss",
 ]
 
@@ -277,7 +278,8 @@ def pretrain_trunk(
     return trunk, record
 
 
-def _shipped() -> dict[float, Path]:
+def shipped_trunks() -> dict[float, Path]:
+    """Width → directory of every pretrained trunk shipped in ``cryomine/data/yopo/``."""
     from importlib import resources
 
     root = Path(str(resources.files("cryomine.data") / "yopo"))
@@ -293,7 +295,7 @@ def _shipped() -> dict[float, Path]:
 def pretrained_path(pretrained: str | Path, width: float) -> Path:
     """The directory of a pretrained trunk: ``"builtin"`` (the one shipped for ``width``) or a path."""
     if str(pretrained) == BUILTIN:
-        shipped = _shipped()
+        shipped = shipped_trunks()
         if float(width) not in shipped:
             widths = ", ".join(f"{w:g}" for w in shipped) or "none"
             raise InputError(
