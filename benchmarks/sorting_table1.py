@@ -1,9 +1,4 @@
-"""Table 1 of the DISCA paper on our simulated data: DISCA vs template matching vs autoencoder.
-
-A fourth row, ``scale`` (the scale-only control: a mixture on each subtomogram's log standard
-deviation, no shape information), shows how much the data's scale alone tells the classes; it
-matters with ``--noise-model paper --no-normalize`` (the paper's own protocol, unnormalized as the
-paper's data are; ``docs/simulation.md``).
+"""Table 1 of the DISCA paper on our simulated data: each sorter beside the paper's figures.
 
 Experiments (``--experiment``):
 
@@ -30,7 +25,14 @@ an interrupted run resumes. Examples::
         --settings 60:0.1
     python benchmarks/sorting_table1.py --experiment invariance --per-class 40 --settings 60:0.1
     python benchmarks/sorting_table1.py --per-class 400 --noise-model paper --no-normalize \
-        --out-dir benchmarks/results/sorting_table1_paper   # like for like with the paper
+        --no-zscore --out-dir benchmarks/results/sorting_table1_paper  # like for like (grid a)
+
+Rows (``--methods``): ``template-matching`` with the true CTF-filtered references (the oracle:
+the physical limit of any classifier on the data), ``scale`` (a mixture on log std alone: how
+much the noise-scale leak explains), ``autoencoder``, ``disca-paper`` (``--preset paper``;
+``--no-zscore`` skips its z-score like the reference code), ``cryomine`` (the default sorter) and
+``mpp`` (multi-pattern pursuit from the data alone); ``disca`` is the constructor defaults at
+``--width`` (the rows of the first committed table).
 
 Cells of the projection model with normalized data keep their file names; other data get a
 ``_paper`` and/or ``_raw`` suffix, so they never mix in one ``--out-dir``.
@@ -44,20 +46,27 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from cryomine._runrecord import machine_description
 from cryomine.evaluate import sorting_metrics
 from cryomine.simulate import simulate_subtomograms
 
+_HISTORY_KEYS = ("n_clusters", "covariance_type", "ddbi", "label_change", "steps", "weight_change")
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
-METHODS = ["template-matching", "autoencoder", "disca", "scale"]
-LABELS = {"template-matching": "Template matching", "autoencoder": "Autoencoder", "disca": "DISCA",
-          "scale": "Scale only"}  # fmt: skip
+METHODS = ["template-matching", "scale", "autoencoder", "disca", "disca-paper", "cryomine", "mpp"]
+LABELS = {"template-matching": "Template matching (true references)", "scale": "Scale only",
+          "autoencoder": "Autoencoder", "disca": "DISCA (constructor defaults at --width)",
+          "disca-paper": "DISCA --preset paper", "cryomine": "DISCA --preset cryomine",
+          "mpp": "MPP from the data alone"}  # fmt: skip
+#: the paper's rows each of our methods is compared with (its Table 1 has no MPP or scale row)
+PAPER_ROW = {"disca-paper": "disca", "cryomine": "disca"}
 TILTS = [60.0, 40.0]
 SNRS = [0.1, 0.03, 0.01, 0.003, 0.001]
 # The paper's Table 1 (BENCHMARKS.md): method -> tilt -> (K, homogeneity, accuracy %) per SNR.
@@ -90,7 +99,7 @@ def _json_default(value: Any) -> Any:
 
 def paper_figures(method: str, tilt: float, snr: float) -> dict[str, Any] | None:
     """The paper's (K, homogeneity, accuracy %) for one cell, ``None`` off its grid."""
-    rows = _PAPER_ROWS.get(method, {}).get(round(tilt))
+    rows = _PAPER_ROWS.get(PAPER_ROW.get(method, method), {}).get(round(tilt))
     if rows is None or snr not in SNRS:
         return None
     i = SNRS.index(snr)
@@ -171,6 +180,37 @@ def run_method(
         extra = {"iterations": model.n_iter_, "best_iteration": model.best_iteration_,
                  "settings": model.get_params()}  # fmt: skip
         return model.labels_, extra, model
+    if method in ("disca-paper", "cryomine"):
+        from cryomine.sorting import DISCA
+
+        model = DISCA.from_preset(
+            method.removeprefix("disca-"), k_range=k_range, max_iter=args.max_iter,
+            voxel_size_a=args.voxel_size, zscore=args.zscore or method == "cryomine",
+            device=args.device,
+            random_state=args.seed,
+        )  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(volumes)
+        extra = {"iterations": model.n_iter_, "best_iteration": model.best_iteration_,
+                 "converged": model.converged_, "warnings": [str(w.message) for w in caught],
+                 "per_iteration": [{k: e.get(k) for k in _HISTORY_KEYS} for e in model.history_],
+                 "settings": model.json_params()}  # fmt: skip
+        return model.labels_, extra, model
+    if method == "mpp":
+        from cryomine.sorting import MPP
+
+        model = MPP(max_iter=args.mpp_max_iter, tilt_range_deg=(-tilt, tilt),
+                    random_state=args.seed, device=args.device)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(volumes)
+        extra = {"iterations": model.n_iter_, "converged": model.converged_,
+                 "warnings": [str(w.message) for w in caught],
+                 "per_iteration": [{k: e.get(k) for k in ("n_clusters", "sizes", "label_change")}
+                                   for e in model.history_],
+                 "settings": model.get_params()}  # fmt: skip
+        return model.labels_, extra, model
     if method == "scale":
         from cryomine.sorting.baselines import ScaleMixture
 
@@ -187,7 +227,8 @@ def data_suffix(args: argparse.Namespace) -> str:
 
 
 def cell_path(args: argparse.Namespace, tilt: float, snr: float, method: str, n: int) -> Path:
-    name = f"tilt{tilt:g}_snr{snr:g}_n{n}_{method}{data_suffix(args)}.json"
+    skips_zscore = method == "disca-paper" and not args.zscore
+    name = f"tilt{tilt:g}_snr{snr:g}_n{n}_{method}{data_suffix(args)}{'_noz' * skips_zscore}.json"
     return args.out_dir / "cells" / name
 
 
@@ -307,7 +348,14 @@ def experiment_table(args: argparse.Namespace, command: str) -> None:
         "particles); accuracy only when K is right."
         + (f" Template matching classified the first {args.tm_per_class} per class of the same "
            "data (each particle is classified on its own)." if args.tm_per_class else "")
-        + f" DISCA: width {args.width}, at most {args.max_iter} iterations.", "",
+        + f" DISCA rows: at most {args.max_iter} iterations"
+        + (f"; `disca` at width {args.width}" if "disca" in args.methods else "")
+        + ("; presets at their own width (`paper` 1.0 from random weights, `cryomine` 0.25 from "
+           "the shipped pretrained trunk)" if {"disca-paper", "cryomine"} & set(args.methods)
+           else "")
+        + ("" if args.zscore else "; the paper preset's input not z-scored (`--no-zscore`)")
+        + (f". MPP: at most {args.mpp_max_iter} iterations." if "mpp" in args.methods else "."),
+        "",
         *table_markdown(cells, settings, args.methods),
     ]  # fmt: skip
     payload = {
@@ -438,6 +486,12 @@ def main(argv: list[str] | None = None) -> None:
         "protocol, SNR nominal (docs/simulation.md)")  # fmt: skip
     add("--no-normalize", dest="normalize", action="store_false",
         help="leave the simulated subtomograms unnormalized (the paper's data are)")  # fmt: skip
+    add(
+        "--no-zscore",
+        dest="zscore",
+        action="store_false",
+        help="DISCA rows: skip the per-subtomogram z-score, as the paper's reference code does",
+    )
     add("--k-range", type=int, nargs=2, default=[2, 20], help="candidate K (min max)")
     add("--width", type=float, default=0.25, help="DISCA YOPO width multiplier")
     add("--max-iter", type=int, default=20, help="DISCA EM iterations")
@@ -451,6 +505,7 @@ def main(argv: list[str] | None = None) -> None:
         "(its decisions are per particle, so the rates estimate the full set's)",
     )
     add("--tm-refine-to", type=float, default=7.5, help="template matching finest step, degrees")
+    add("--mpp-max-iter", type=int, default=40, help="MPP iterations")
     add("--ae-epochs", type=int, default=30, help="autoencoder training epochs")
     add("--seed", type=int, default=0)
     add("--device", default="auto")
