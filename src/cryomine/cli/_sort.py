@@ -105,6 +105,13 @@ def sort(
     no_zscore: bool = typer.Option(
         False, "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
     ),
+    stages: int = typer.Option(
+        1,
+        "--stages",
+        help="Most sorting stages (count; any method): after each, the classes that pass a split "
+        "test are set aside and the rest is sorted again (docs/stages.md); each stage's run "
+        "is in RUN_DIR/stage-S.",
+    ),
     device: Device = "auto",
     seed: Seed = 0,
     resume: Resume = False,
@@ -119,13 +126,17 @@ def sort(
     classes/ the class half maps and FSC (see cryomine refine --help); the DISCA options
     apply to disca-mpp's first stage, written to RUN_DIR/disca.
     """
+    import numpy as np
+
     from cryomine.cli._common import parse_lowpass
     from cryomine.cli._refine import run_mpp
     from cryomine.errors import InputError
-    from cryomine.io import ParticleSet
+    from cryomine.io import COLUMNS, ParticleSet, read_particles
 
     if method not in ("disca", "mpp", "disca-mpp"):
         raise InputError(f"--method {method!r}: expected disca, mpp or disca-mpp")
+    if stages < 1:
+        raise InputError(f"--stages {stages}: expected a positive number of stages")
     output = Path(output)
     if (output / "particles.star").exists() and not (resume or overwrite):
         raise InputError(
@@ -134,11 +145,6 @@ def sort(
         )
     particles = ParticleSet.open(particles_dir)
     mpp_options = {} if max_iter is None else {"max_iter": max_iter}
-    if method == "mpp":
-        run_mpp(particles, output, init_labels=None, device=device, seed=seed, resume=resume,
-                overwrite=overwrite, parameters={"method": method, "particles_dir": str(particles_dir)},
-                **mpp_options)  # fmt: skip
-        return
     overrides: dict[str, object] = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
     if covariance is not None:
         overrides["covariance_types"] = tuple(c.strip() for c in covariance.split(",") if c.strip())
@@ -151,16 +157,38 @@ def sort(
         overrides["width"] = width
     if pretrained is not None:
         overrides["pretrained"] = None if pretrained.lower() == "none" else pretrained
-    disca_dir = output / "disca" if method == "disca-mpp" else output
-    labels = _sort_disca(
-        particles, disca_dir, Path(particles_dir), preset=preset, overrides=overrides,
-        k_range=k_range, max_iter=20 if max_iter is None else max_iter,
-        pca_components=pca_components, zscore=not no_zscore, device=device, seed=seed, resume=resume,
+
+    def sort_once(part: ParticleSet, run_dir: Path) -> np.ndarray:
+        """Sort ``part`` by ``method`` into the run directory ``run_dir``; its 0-based labels."""
+        parameters = {"method": method, "particles_dir": str(particles_dir)}
+        if method == "mpp":
+            run_mpp(part, run_dir, init_labels=None, device=device, seed=seed, resume=resume,
+                    overwrite=overwrite, parameters=parameters, **mpp_options)  # fmt: skip
+            return read_particles(run_dir / "particles.star")[COLUMNS.class_number].to_numpy() - 1
+        disca_dir = run_dir / "disca" if method == "disca-mpp" else run_dir
+        labels = _sort_disca(
+            part, disca_dir, Path(particles_dir), preset=preset, overrides=overrides,
+            k_range=k_range, max_iter=20 if max_iter is None else max_iter,
+            pca_components=pca_components, zscore=not no_zscore, device=device, seed=seed,
+            resume=resume,
+        )  # fmt: skip
+        if method == "disca-mpp":
+            run_mpp(part, run_dir, init_labels=labels, device=device, seed=seed, resume=resume,
+                    overwrite=overwrite, parameters={**parameters, "disca_run": str(disca_dir)})  # fmt: skip
+            return read_particles(run_dir / "particles.star")[COLUMNS.class_number].to_numpy() - 1
+        return np.asarray(labels)
+
+    if stages == 1:
+        sort_once(particles, output)
+        return
+    from cryomine.cli._sort_stages import sort_in_stages_to
+
+    sort_in_stages_to(
+        particles, output, sort_once, stages=stages,
+        parameters={"method": method, "preset": preset, "stages": stages,
+                    "particles_dir": str(particles_dir)},
+        device=device, seed=seed, inputs=[Path(particles_dir)],
     )  # fmt: skip
-    if method == "disca-mpp":
-        run_mpp(particles, output, init_labels=labels, device=device, seed=seed, resume=resume,
-                overwrite=overwrite, parameters={"method": method, "particles_dir": str(particles_dir),
-                            "disca_run": str(disca_dir)})  # fmt: skip
 
 
 def _sort_disca(

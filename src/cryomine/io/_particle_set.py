@@ -159,10 +159,13 @@ class ParticleSet:
     arrays, axes (particle, z, y, x), z-scored and protein-bright.
     """
 
-    def __init__(self, directory: Path, table: pd.DataFrame, array: Any) -> None:
+    def __init__(
+        self, directory: Path, table: pd.DataFrame, array: Any, rows: np.ndarray | None = None
+    ) -> None:
         self._directory = directory
         self._table = table
         self._array = array
+        self._rows = rows  # a subset's rows of the stored stack, None for the whole set
 
     @classmethod
     def open(cls, directory: Path | str) -> ParticleSet:
@@ -208,7 +211,7 @@ class ParticleSet:
     @property
     def n_particles(self) -> int:
         """Number of particles N."""
-        return int(self._array.shape[0])
+        return int(self._array.shape[0] if self._rows is None else self._rows.size)
 
     @property
     def box_size(self) -> int:
@@ -228,6 +231,19 @@ class ParticleSet:
     def __len__(self) -> int:
         return self.n_particles
 
+    def subset(self, indices: Iterable[int] | np.ndarray) -> ParticleSet:
+        """A view of the particles at ``indices`` (0-based, in that order), read from the same
+        stack: its table rows are those particles' rows and its particle ``i`` is ``indices[i]``."""
+        index = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= self.n_particles):
+            raise IndexError(
+                f"particle indices must lie in [0, {self.n_particles}); "
+                f"got {index.min()}..{index.max()}"
+            )
+        rows = index if self._rows is None else self._rows[index]
+        table = self._table.iloc[index].reset_index(drop=True)
+        return ParticleSet(self._directory, table, self._array, rows)
+
     def __repr__(self) -> str:
         return (
             f"ParticleSet({str(self._directory)!r}, n_particles={self.n_particles}, "
@@ -245,6 +261,8 @@ class ParticleSet:
         size = self.box_size
         if index.size == 0:
             return np.empty((0, size, size, size), dtype=np.float32)
+        if self._rows is not None:
+            index = self._rows[index]
         if np.all(np.diff(index) == 1):
             data = self._array[int(index[0]) : int(index[-1]) + 1]
         else:

@@ -80,6 +80,7 @@ class _Columns:
     particle_id: str = "cmParticleId"
     structure: str = "cmStructure"
     true_class: str = "cmTrueClass"
+    sort_stage: str = "cmSortStage"  # 1-based stage of a multi-stage sort that found the class
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ class _Columns:
 COLUMNS = _Columns()
 
 _STR_COLUMNS = (COLUMNS.tomo_name, COLUMNS.structure)
-_INT_COLUMNS = (COLUMNS.class_number, COLUMNS.particle_id, COLUMNS.true_class)
+_INT_COLUMNS = (COLUMNS.class_number, COLUMNS.particle_id, COLUMNS.true_class, COLUMNS.sort_stage)
 _FLOAT_COLUMNS = (*COLUMNS.xyz, COLUMNS.pixel_size, *COLUMNS.angles, COLUMNS.score)
 
 

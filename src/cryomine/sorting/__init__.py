@@ -4,7 +4,9 @@ pursuit (MPP: alignment to class averages) and their parts.
 Both are scikit-learn shaped estimators: ``DISCA(width=0.25, random_state=0).fit(particles)``
 then ``labels_`` (0-based), ``n_clusters_``, ``features_``, ``predict``, ``save`` /
 ``DISCA.load``; ``MPP().fit(particles, init_labels=...)`` then ``labels_``, ``n_clusters_``,
-``rotations_``, ``half_maps_``; :func:`write_mpp_run` writes an MPP run directory.
+``rotations_``, ``half_maps_``; :func:`write_mpp_run` writes an MPP run directory;
+``StagedSorter(DISCA(), stages=2)`` sorts in stages (set aside the classes that pass a split
+test, sort the rest again).
 """
 
 from cryomine.sorting._ddbi import ddbi
@@ -19,6 +21,7 @@ from cryomine.sorting._mixture import (
 )
 from cryomine.sorting._mpp import MPP
 from cryomine.sorting._mpp_run import write_mpp_run
+from cryomine.sorting._stages import StagedSorter, sort_in_stages, split_test
 from cryomine.sorting._training import categorical_hinge, extract_features
 from cryomine.sorting._yopo import MIN_BOX_SIZE, YOPO, YOPOHead, yopo_channels
 
@@ -30,6 +33,7 @@ __all__ = [
     "MixtureParams",
     "MixtureSelection",
     "PCAProjection",
+    "StagedSorter",
     "YOPOHead",
     "categorical_hinge",
     "ddbi",
@@ -37,6 +41,8 @@ __all__ = [
     "fit_pca",
     "match_labels",
     "select_mixture",
+    "sort_in_stages",
+    "split_test",
     "write_mpp_run",
     "yopo_channels",
 ]

@@ -30,8 +30,8 @@ import torch
 from cryomine._device import resolve_device
 from cryomine.errors import InputError
 from cryomine.sorting._persist import read_bundle, write_bundle
-from cryomine.sorting._source import SubtomogramSource, lowpass_fraction
-from cryomine.sorting._training import recalibrate_batchnorm
+from cryomine.sorting._source import SubtomogramSource, as_source, lowpass_fraction
+from cryomine.sorting._training import extract_features, recalibrate_batchnorm
 from cryomine.sorting._yopo import YOPO
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "PretrainSettings",
     "load_pretrained_trunk",
     "pretrain_trunk",
+    "pretrained_features",
     "pretrained_path",
     "shipped_trunks",
     "supervised_contrastive_loss",
@@ -328,3 +329,24 @@ def load_pretrained_trunk(
             f"pass width={trained_width} (--width {trained_width:g})"
         )
     return tensors["trunk"], meta
+
+
+def pretrained_features(
+    data: Any,
+    *,
+    width: float = 0.25,
+    voxel_size_a: float | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Features ``(N, D)`` float32 of subtomograms from the shipped trunk, untouched by any fit.
+
+    ``data`` is a particle set or an ``(N, S, S, S)`` array (``voxel_size_a`` in Å for arrays);
+    the input goes through DISCA's transform (half-Nyquist low-pass at ``"auto"``, z-score).
+    """
+    state, _ = load_pretrained_trunk(BUILTIN, width=width)
+    trunk = YOPO(width=width)
+    trunk.load_state_dict(state)
+    target = resolve_device(device)
+    source = as_source(data, lowpass_a="auto", voxel_size_a=voxel_size_a)
+    return extract_features(trunk.to(target), source, batch_size=batch_size, device=target)
