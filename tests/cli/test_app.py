@@ -39,3 +39,34 @@ def test_input_error_becomes_one_line_and_exit_status_2():
         app.registered_groups.pop()
     assert result.exit_code == 2
     assert result.output.strip() == "error: tomo.mrc: file not found"
+
+
+def test_reflow_help_joins_source_lines_and_keeps_list_items():
+    from cryomine.cli import reflow_help
+
+    text = """Summary line.
+
+    A sentence broken
+    across two source lines.
+
+    - first item,
+      continued
+    - second item
+
+    \b
+    kept
+    as is"""
+    assert reflow_help(text) == (
+        "Summary line.\n\nA sentence broken across two source lines.\n\n"
+        "- first item, continued\n- second item\n\n\b\nkept\nas is"
+    )
+
+
+def test_verb_help_reads_as_prose_and_flags_show_no_type():
+    result = CliRunner().invoke(app, ["sort", "--help"], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    # the docstring breaks this sentence across source lines; --help shows it on one
+    assert "rlnMaxValueProbDistribution), features.npy" in result.output
+    nested = CliRunner().invoke(app, ["simulate", "subtomograms", "--help"], terminal_width=400)
+    assert nested.exit_code == 0 and "<bool>" not in nested.output

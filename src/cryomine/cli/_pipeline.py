@@ -75,7 +75,7 @@ def pipeline(
     device: Device = "auto",
     seed: int = typer.Option(0, "--seed", help="Random seed (integer) for sorting and averaging."),
 ) -> None:
-    """Pick, extract, sort (DISCA), average, embed and report over one or many tomograms.
+    """Pick, extract, sort (DISCA), average, place and report over one or many tomograms.
 
     Steps whose outputs exist are skipped (resume). The particles of all tomograms are sorted
     together, so classes are shared across tomograms.
