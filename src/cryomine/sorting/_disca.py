@@ -22,6 +22,7 @@ from cryomine.sorting._ddbi import ddbi
 from cryomine.sorting._invariance import cube_rotations
 from cryomine.sorting._mixture import (
     COVARIANCE_TYPES,
+    MixtureSelection,
     check_covariance_types,
     fit_pca,
     select_mixture,
@@ -400,52 +401,9 @@ class DISCA(ClusterMixin, BaseEstimator):
 
         while not loop.finished and loop.iteration < self.max_iter:
             t = loop.iteration
-            start = time.perf_counter()
-            features = self._features(trunk, source, device)
-            features_s = time.perf_counter() - start
-            start = time.perf_counter()
-            pca = fit_pca(features, self.pca_components)
-            reduced = pca.transform(features)
-            previous_type = loop.history[-1]["covariance_type"] if loop.history else None
-            selection = select_mixture(
-                reduced, k_candidates=candidates, previous_labels=loop.labels,
-                previous_covariance_type=previous_type, rng=rng,
-                min_cluster_size=self.min_cluster_size,
-                covariance_types=tuple(self.covariance_types), n_init=int(self.n_init),
-            )  # fmt: skip
-            score = ddbi(reduced, selection.labels)
-            mixture_s = time.perf_counter() - start
-            changed = None
-            converged = False
-            if loop.labels is not None:
-                changed = float(np.mean(selection.labels != loop.labels))
-                same_k = selection.n_clusters == int(loop.labels.max()) + 1
-                trained = any(e.get("steps", 0) > 0 for e in loop.history)
-                may_stop = t + 1 >= int(self.min_iter) and (trained or int(self.min_steps) == 0)
-                converged = may_stop and same_k and changed < self.tol
-            if score < loop.best.ddbi or loop.best.labels is None:
-                loop.best = BestFit(
-                    ddbi=score, iteration=t, labels=selection.labels,
-                    probabilities=selection.probabilities,
-                    trunk_state=copy.deepcopy(trunk.state_dict()), pca=pca,
-                    mixture=selection.params, features=features,
-                )  # fmt: skip
-            entry: dict[str, Any] = {
-                "iteration": t,
-                "candidate_bic": {str(k): v for k, v in selection.bic.items()},
-                "candidates": selection.candidates,
-                "n_clusters": selection.n_clusters,
-                "covariance_type": selection.covariance_type,
-                "warm_bic": selection.warm_bic,
-                "fresh_bic": selection.fresh_bic,
-                "warm_used": selection.warm_used,
-                "rejected_k": selection.rejected,
-                "ddbi": score,
-                "label_change": changed,
-                "feature_change": _relative_change(features[:_N_PROBE], loop.probe_features),
-                "best_iteration": loop.best.iteration,
-                "timings_s": {"features": features_s, "mixture": mixture_s},
-            }
+            entry, selection, features, converged = self._e_step(
+                t, loop, trunk, source, device, candidates, rng
+            )
             loop.probe_features = features[:_N_PROBE].copy()
             loop.labels = selection.labels
             loop.iteration = t + 1
@@ -459,7 +417,7 @@ class DISCA(ClusterMixin, BaseEstimator):
                 self._m_step(t, entry, net, source, features, selection.labels, progress)
             logger.info(
                 "DISCA iteration %d: K=%d DDBI=%.4g label change=%s", t, selection.n_clusters,
-                score, "-" if changed is None else f"{changed:.4f}",
+                entry["ddbi"], "-" if entry["label_change"] is None else f"{entry['label_change']:.4f}",
             )  # fmt: skip
             if checkpoint is not None:
                 write_checkpoint(checkpoint, self.json_params(), loop, net)
@@ -481,6 +439,67 @@ class DISCA(ClusterMixin, BaseEstimator):
     def _last_change_text(self) -> str:
         change = self.history_[-1]["label_change"] if self.history_ else None
         return "no previous labels" if change is None else f"{100 * change:.2f} % changed last"
+
+    def _e_step(
+        self,
+        t: int,
+        loop: LoopState,
+        trunk: YOPO,
+        source: SubtomogramSource,
+        device: torch.device,
+        candidates: list[int],
+        rng: np.random.Generator,
+    ) -> tuple[dict[str, Any], MixtureSelection, np.ndarray, bool]:
+        """Iteration ``t``'s E-step: features, the mixture chosen with K, DDBI, the best fit so
+        far (updated in ``loop``) and whether the fit may stop. Returns the history entry, the
+        mixture selection, the features ``(N, D)`` and the convergence verdict."""
+        start = time.perf_counter()
+        features = self._features(trunk, source, device)
+        features_s = time.perf_counter() - start
+        start = time.perf_counter()
+        pca = fit_pca(features, self.pca_components)
+        reduced = pca.transform(features)
+        previous_type = loop.history[-1]["covariance_type"] if loop.history else None
+        selection = select_mixture(
+            reduced, k_candidates=candidates, previous_labels=loop.labels,
+            previous_covariance_type=previous_type, rng=rng,
+            min_cluster_size=self.min_cluster_size,
+            covariance_types=tuple(self.covariance_types), n_init=int(self.n_init),
+        )  # fmt: skip
+        score = ddbi(reduced, selection.labels)
+        mixture_s = time.perf_counter() - start
+        changed = None
+        converged = False
+        if loop.labels is not None:
+            changed = float(np.mean(selection.labels != loop.labels))
+            same_k = selection.n_clusters == int(loop.labels.max()) + 1
+            trained = any(e.get("steps", 0) > 0 for e in loop.history)
+            may_stop = t + 1 >= int(self.min_iter) and (trained or int(self.min_steps) == 0)
+            converged = may_stop and same_k and changed < self.tol
+        if score < loop.best.ddbi or loop.best.labels is None:
+            loop.best = BestFit(
+                ddbi=score, iteration=t, labels=selection.labels,
+                probabilities=selection.probabilities,
+                trunk_state=copy.deepcopy(trunk.state_dict()), pca=pca,
+                mixture=selection.params, features=features,
+            )  # fmt: skip
+        entry: dict[str, Any] = {
+            "iteration": t,
+            "candidate_bic": {str(k): v for k, v in selection.bic.items()},
+            "candidates": selection.candidates,
+            "n_clusters": selection.n_clusters,
+            "covariance_type": selection.covariance_type,
+            "warm_bic": selection.warm_bic,
+            "fresh_bic": selection.fresh_bic,
+            "warm_used": selection.warm_used,
+            "rejected_k": selection.rejected,
+            "ddbi": score,
+            "label_change": changed,
+            "feature_change": _relative_change(features[:_N_PROBE], loop.probe_features),
+            "best_iteration": loop.best.iteration,
+            "timings_s": {"features": features_s, "mixture": mixture_s},
+        }
+        return entry, selection, features, converged
 
     def _m_step(
         self,
