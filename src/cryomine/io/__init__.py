@@ -10,7 +10,7 @@ from cryomine.io._atomic import atomic_directory, atomic_path, atomic_write_text
 from cryomine.io._coords import read_coords, write_coords
 from cryomine.io._copick import COPICK_INSTANCE_ID, read_copick_picks, write_copick_picks
 from cryomine.io._mrc import MRC_SUFFIXES, read_mrc, read_mrc_header, write_mrc
-from cryomine.io._normalize import normalize_subtomograms
+from cryomine.io._normalize import normalize_subtomograms, volume_statistics
 from cryomine.io._particle_set import (
     FORMAT_VERSION,
     ParticleSet,
@@ -70,6 +70,7 @@ __all__ = [
     "set_positions_zyx",
     "set_rotations",
     "tomogram_name",
+    "volume_statistics",
     "write_coords",
     "write_copick_picks",
     "write_mrc",

@@ -1,4 +1,5 @@
-"""Z-scoring of subtomograms: mean 0 and standard deviation 1 over each box.
+"""Z-scoring of subtomograms (mean 0 and standard deviation 1 over each box) and the statistics
+of a whole volume, read in slabs so that a memory-mapped tomogram is never loaded at once.
 
 The one implementation cryomine uses wherever subtomograms are normalised: on writing a particle
 set (:func:`cryomine.io.write_particle_set`), on extraction, on reconstruction of tilt stacks and
@@ -15,7 +16,7 @@ import numpy as np
 
 from cryomine.errors import InputError
 
-__all__ = ["ConstantVolumes", "normalize_subtomograms"]
+__all__ = ["ConstantVolumes", "normalize_subtomograms", "volume_statistics"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +64,19 @@ def normalize_subtomograms(
     if n_flat and on_constant == "warn":
         logger.warning("%d constant subtomogram(s) set to zero when z-scoring", n_flat)
     return out.reshape(data.shape)
+
+
+def volume_statistics(volume: np.ndarray, *, slab: int = 64) -> tuple[float, float]:
+    """Mean and standard deviation over a whole ``(z, y, x)`` volume, read ``slab`` z-slices at a
+    time (float64 sums), so that a memory-mapped tomogram is read once and never held whole."""
+    if slab < 1:
+        raise InputError(f"slab {slab}: expected a positive number of z-slices")
+    total = 0.0
+    total_sq = 0.0
+    for start in range(0, volume.shape[0], slab):
+        block = np.asarray(volume[start : start + slab], dtype=np.float64)
+        total += float(block.sum())
+        total_sq += float(np.square(block).sum())
+    n = volume.size
+    mean = total / n
+    return mean, math.sqrt(max(total_sq / n - mean * mean, 0.0))

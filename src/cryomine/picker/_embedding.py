@@ -41,9 +41,9 @@ logger = logging.getLogger(__name__)
 
 def tomogram_statistics(tomogram: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation of a tomogram (read slab by slab when memory-mapped)."""
-    from cryomine.picking._dog import _volume_statistics
+    from cryomine.io import volume_statistics
 
-    return _volume_statistics(tomogram, slab=64)
+    return volume_statistics(tomogram, slab=64)
 
 
 def normalize_tomogram(

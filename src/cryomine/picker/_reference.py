@@ -5,10 +5,10 @@
 2. The similarity map is the cosine similarity (dot product of unit vectors) of the dense
    embedding (:func:`~cryomine.picker.embed_tomogram`, sampled every ``stride`` voxels) with the
    target, in ``[-1, 1]``.
-3. Peaks are the local maxima of the map that are the largest within ``min_distance_a`` (a cube
-   of half-width ``round(min_distance_a / (voxel · stride))`` map cells, as DoG picking does) and
-   reach the threshold; each peak is refined below the map's sampling by a parabola through its
-   neighbours along each axis (at most half a cell).
+3. Peaks are taken best first, each excluding a sphere of radius ``min_distance_a`` around it
+   (:func:`cryomine.matching.extract_peaks`, the peak extraction of template matching, on map
+   cells), down to the threshold; each peak is refined below the map's sampling by a parabola
+   through its neighbours along each axis (at most half a cell).
 4. The automatic threshold is robust: ``median + k · 1.4826 · MAD`` of the similarity map, with
    ``k`` = :data:`AUTO_THRESHOLD_MADS` — the background (most of a tomogram) sets median and MAD,
    so the threshold sits ``k`` robust standard deviations above it whatever the similarity scale
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from cryomine.errors import InputError
+from cryomine.matching import extract_peaks
 from cryomine.picker._network import PickerNet
 
 __all__ = [
@@ -170,11 +170,12 @@ def find_similarity_peaks(
     if threshold is None:
         threshold = robust_threshold(similarity)
         method = f"median + k·1.4826·MAD (k = {AUTO_THRESHOLD_MADS:g})"
-    radius = max(1, round(min_distance_a / (voxel_size_a * stride)))
-    is_peak = similarity == ndimage.maximum_filter(similarity, size=2 * radius + 1, mode="nearest")
-    is_peak &= similarity >= threshold
-    cells = np.argwhere(is_peak)
-    scores = similarity[tuple(cells.T)].astype(np.float64)
+    # peaks at or above the threshold (extract_peaks keeps those strictly above its argument)
+    peaks = extract_peaks(
+        similarity, threshold=float(np.nextafter(threshold, -np.inf)),
+        exclusion_radius_px=max(1.0, min_distance_a / (voxel_size_a * stride)),
+    )  # fmt: skip
+    cells, scores = peaks.positions_zyx, peaks.scores
     positions = (cells + _parabolic_offsets(similarity, cells)) * stride
     shape = np.asarray(tomogram_shape if tomogram_shape is not None else similarity.shape) * (
         1 if tomogram_shape is not None else stride

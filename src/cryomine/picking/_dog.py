@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from cryomine.errors import InputError
+from cryomine.io import volume_statistics
 
 __all__ = ["DogPicks", "dog_sigmas_px", "pick_particles"]
 
@@ -56,19 +57,6 @@ def dog_sigmas_px(diameter_a: float, voxel_size_a: float) -> tuple[float, float]
     radius_px = 0.5 * diameter_a / voxel_size_a
     sigma_1 = radius_px / (math.sqrt(3.0) * math.sqrt(_K))
     return sigma_1, _K * sigma_1
-
-
-def _volume_statistics(tomogram: np.ndarray, slab: int) -> tuple[float, float]:
-    """Mean and standard deviation over the whole tomogram, read slab by slab (float64 sums)."""
-    total = 0.0
-    total_sq = 0.0
-    for start in range(0, tomogram.shape[0], slab):
-        block = np.asarray(tomogram[start : start + slab], dtype=np.float64)
-        total += float(block.sum())
-        total_sq += float(np.square(block).sum())
-    n = tomogram.size
-    mean = total / n
-    return mean, math.sqrt(max(total_sq / n - mean * mean, 0.0))
 
 
 def _block_starts(size: int, block: int) -> range:
@@ -151,7 +139,7 @@ def pick_particles(
         halo,
     )
 
-    mean, std = _volume_statistics(tomogram, slab=max(1, block_size // 2))
+    mean, std = volume_statistics(tomogram, slab=max(1, block_size // 2))
     if std == 0:
         raise InputError("tomogram is constant; nothing can be picked")
 
