@@ -45,7 +45,13 @@ The run (flags as recorded in every cell; ``--j`` is ``--threads``)::
         --scale --pad 2 --j 1 --pool 3 --dont_combine_weights_via_disc --random_seed <seed>
 
 Healpix order 2 is 15° (RELION samples all three angles for 3-D data), shifts ±3 voxels in
-1-voxel steps (the true shifts are within ±2). RELION switches ``--norm`` off for 3-D data by
+1-voxel steps (the true shifts are within ±2 per axis); oversampling 1 halves both in the fine
+pass. Cost on the 2-core shared machine of the committed run (one thread, load average ~5):
+these defaults took ~15 min for the first iteration of a 3 × 10 smoke run (~30 s per particle and
+iteration: 36 864 fine orientations × 984 fine translations), i.e. ~37 h for one 3 × 60 cell of
+25 iterations, so the committed cells use ``--healpix-order 1 --offset-step 2`` (30° coarse, 15°
+fine; 2-voxel coarse, 1-voxel fine shifts; ~0.2 s per particle and iteration), a choice made for
+the time budget before any cell had run, not tuned on outcomes (``results.md`` states it). RELION switches ``--norm`` off for 3-D data by
 itself. Classification runs exactly ``--iter`` iterations (no convergence stop); the labels are
 those of the last ``_data.star``; K found counts the classes that received particles. The wall
 time is that of ``relion_refine`` alone (``OMP_NUM_THREADS`` = ``--threads``); writing the inputs
@@ -395,7 +401,13 @@ def main(argv: list[str] | None = None) -> None:
         "layout, not premultiplied) and the average of all subtomograms low-passed to 60 Å as "
         "the reference, at the true K. Labels from the last iteration's `_data.star`; K with "
         "particles counts non-empty classes (sizes in brackets); accuracy only when that K is "
-        "the true K. Flags (each cell's JSON has the exact command):", "",
+        f"the true K. Sampling: healpix order {args.healpix_order} "
+        f"({60 / 2**args.healpix_order:g}° coarse, half that after oversampling), "
+        f"offsets ±{args.offset_range:g} voxels in steps of {args.offset_step:g} (half after "
+        "oversampling); the script's defaults (order 2, step 1) cost ~30 s per particle and "
+        "iteration on this machine (~37 h per 3 × 60 cell), so the run used the coarser "
+        "sampling when it differs, chosen for time before any cell ran. Flags (each cell's "
+        "JSON has the exact command):", "",
         "`relion_refine " + shlex.join(relion_flags(args, 0, 0)).replace("--K 0", "--K <K>")
         .replace("--random_seed 1", "--random_seed <seed + 1>") + "`", "",
         *summary(cells), "",
