@@ -71,7 +71,7 @@ def main() -> None:
     simulate_s = time.perf_counter() - start
 
     def report(entry: dict) -> None:
-        print(f"iteration {entry['iteration']}: K={entry['n_clusters']} DDBI={entry['ddbi']:.4f} "
+        print(f"iteration {entry['iteration']}: K={entry['n_classes']} DDBI={entry['ddbi']:.4f} "
               f"changed={entry['label_change']} feature change={entry['feature_change']} "
               f"{entry['timings_s']}", flush=True)  # fmt: skip
 
@@ -94,8 +94,8 @@ def main() -> None:
         "settings": model.get_params(),
         "wall_s": sort_s, "iterations": model.n_iter_, "converged": model.converged_,
         "best_iteration": model.best_iteration_, "seconds_per_iteration": per_iteration,
-        "n_clusters": model.n_clusters_, "metrics": metrics.to_dict(),
-        "k_per_iteration": [e["n_clusters"] for e in model.history_],
+        "n_classes": model.n_classes_, "metrics": metrics.to_dict(),
+        "k_per_iteration": [e["n_classes"] for e in model.history_],
         "feature_change_per_iteration": [e["feature_change"] for e in model.history_],
         "lowpass_fraction_of_nyquist": model.lowpass_fraction_,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -118,7 +118,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {len(volumes)} | {args.snr} | ±{args.tilt_deg:g}° | {args.lowpass} | {args.width} "
         f"| {model.n_iter_} "
-        f"| {sort_s:.0f} | {len(args.structures)} / {model.n_clusters_} "
+        f"| {sort_s:.0f} | {len(args.structures)} / {model.n_classes_} "
         f"| {metrics.homogeneity:.4f} "
         f"| {accuracy} | {result['peak_rss_mib']:.0f} |",
     ]

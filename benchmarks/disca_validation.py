@@ -92,12 +92,12 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     wall_s = time.perf_counter() - start
     metrics = sorting_metrics(truth, model.labels_)
     return {
-        "k": model.n_clusters_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
+        "k": model.n_classes_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
         "wall_s": wall_s, "n_iter": model.n_iter_, "best_iteration": model.best_iteration_,
         "labels": model.labels_.tolist(),
         "converged": model.converged_, "warnings": [str(w.message) for w in caught],
         "per_iteration": [
-            {k: e.get(k) for k in ("n_clusters", "covariance_type", "ddbi", "label_change",
+            {k: e.get(k) for k in ("n_classes", "covariance_type", "ddbi", "label_change",
                                    "feature_change", "steps", "weight_change", "timings_s")}
             for e in model.history_
         ],
@@ -121,11 +121,11 @@ def run_mpp(args: argparse.Namespace, volumes: np.ndarray, truth: np.ndarray, se
     wall_s = time.perf_counter() - start
     metrics = sorting_metrics(truth, model.labels_)
     return {
-        "k": model.n_clusters_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
+        "k": model.n_classes_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
         "wall_s": wall_s, "n_iter": model.n_iter_, "converged": model.converged_,
         "start_k": None if init_labels is None else int(np.unique(init_labels).size),
         "warnings": [str(w.message) for w in caught], "labels": model.labels_.tolist(),
-        "per_iteration": [{k: e.get(k) for k in ("n_clusters", "sizes", "label_change", "events",
+        "per_iteration": [{k: e.get(k) for k in ("n_classes", "sizes", "label_change", "events",
                                                  "timings_s")} for e in model.history_],
         "settings": model.get_params(), "metrics": metrics.to_dict(),
     }  # fmt: skip

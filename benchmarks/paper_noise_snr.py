@@ -92,7 +92,7 @@ def measure(
             name: round(float(np.median(std[names == name])), 5) for name in args.structures
         },
         "scale_control": {
-            "k": int(model.n_clusters_),
+            "k": int(model.n_classes_),
             "homogeneity": round(float(metrics.homogeneity), 4),
         },
     }

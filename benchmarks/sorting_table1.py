@@ -58,7 +58,7 @@ from cryomine._runrecord import machine_description
 from cryomine.evaluate import sorting_metrics
 from cryomine.simulate import simulate_subtomograms
 
-_HISTORY_KEYS = ("n_clusters", "covariance_type", "ddbi", "label_change", "steps", "weight_change")
+_HISTORY_KEYS = ("n_classes", "covariance_type", "ddbi", "label_change", "steps", "weight_change")
 STRUCTURES = ["6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"]
 METHODS = ["template-matching", "scale", "autoencoder", "disca", "disca-paper", "cryomine", "mpp"]
 LABELS = {"template-matching": "Template matching (true references)", "scale": "Scale only",
@@ -207,7 +207,7 @@ def run_method(
             model.fit(volumes)
         extra = {"iterations": model.n_iter_, "converged": model.converged_,
                  "warnings": [str(w.message) for w in caught],
-                 "per_iteration": [{k: e.get(k) for k in ("n_clusters", "sizes", "label_change")}
+                 "per_iteration": [{k: e.get(k) for k in ("n_classes", "sizes", "label_change")}
                                    for e in model.history_],
                  "settings": model.get_params()}  # fmt: skip
         return model.labels_, extra, model

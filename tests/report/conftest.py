@@ -49,7 +49,7 @@ def _history(n_iterations: int) -> list[dict]:
     for t in range(n_iterations):
         bic = {str(k): 1000.0 - 50 * t - 40 * min(k, 3) + 25 * max(0, k - 3) for k in range(2, 6)}
         entries.append({
-            "iteration": t, "candidate_bic": bic, "n_clusters": 3, "warm_bic": bic["3"],
+            "iteration": t, "candidate_bic": bic, "n_classes": 3, "n_clusters": 3, "warm_bic": bic["3"],
             "fresh_bic": bic["3"] + 1.0, "warm_used": t > 0, "ddbi": 1.0 / (t + 1),
             "label_change": None if t == 0 else 0.1 / t, "best_iteration": t,
             "timings_s": {"features": 0.5, "mixture": 0.1, "train": 2.0},
@@ -103,7 +103,7 @@ def make_fake_run(root: Path, *, with_truth: bool = True, seed: int = 0) -> Fake
         features = (centres[predicted] + rng.standard_normal((n, 64))).astype(np.float32)
         np.save(run_dir / "features.npy", features)
         (run_dir / "history.json").write_text(json.dumps(_history(4), indent=1) + "\n")
-        record.results.update({"n_particles": n, "n_clusters": 3})
+        record.results.update({"n_particles": n, "n_classes": 3})
 
     averages_dir = root / "averages"
     averages_dir.mkdir()

@@ -113,6 +113,23 @@ def test_text_from_files_is_escaped(fake_run: FakeRun, tmp_path: Path) -> None:
     assert "&lt;script&gt;" in document
 
 
+def test_history_written_before_the_class_rename_still_reports(
+    fake_run: FakeRun, tmp_path: Path
+) -> None:
+    from cryomine.report._figures import class_count, history_figure
+
+    assert class_count({"n_classes": 4, "n_clusters": 4}) == 4
+    assert class_count({"n_clusters": 3}) == 3 and class_count({}) is None
+    run = tmp_path / "run"
+    shutil.copytree(fake_run.run_dir, run)
+    history = json.loads((run / "history.json").read_text())
+    old = [{k: v for k, v in entry.items() if k != "n_classes"} for entry in history]
+    (run / "history.json").write_text(json.dumps(old))
+    assert history_figure(old)[:8] == b"\x89PNG\r\n\x1a\n"
+    document = build_report(run)
+    assert 'id="history"' in document and "history.json not found" not in document
+
+
 def test_load_run_reads_classes_truth_and_averages(fake_run: FakeRun) -> None:
     data = load_run(fake_run.run_dir, averages_dir=fake_run.averages_dir)
     assert data.class_numbers == [1, 2, 3]

@@ -70,10 +70,10 @@ def test_finds_three_tuning_structures_after_training(
     metrics = sorting_metrics(truth, sorted_three.labels_)
     # 4: BIC ties (13,217 vs 13,222 at seed 0) and splits the 20S proteasome, still pure;
     # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca.md, "Pretrained network")
-    assert sorted_three.n_clusters_ in (3, 4)
+    assert sorted_three.n_classes_ in (3, 4)
     assert metrics.homogeneity >= 0.9
     assert metrics.completeness >= 0.8  # at most one structure split, into two large parts
-    if sorted_three.n_clusters_ == 3:  # accuracy is defined for a one-to-one matching only
+    if sorted_three.n_classes_ == 3:  # accuracy is defined for a one-to-one matching only
         assert metrics.accuracy is not None and metrics.accuracy >= 0.9
 
 
@@ -85,7 +85,7 @@ def test_default_preset_sorts_three_unseen_structures(
     for model, _, truth in validation_sorts:
         _assert_trained(model)
         metrics = sorting_metrics(truth, model.labels_)
-        found.append((model.n_clusters_, round(metrics.homogeneity, 3)))
+        found.append((model.n_classes_, round(metrics.homogeneity, 3)))
     good = [k == 3 and homogeneity >= 0.9 for k, homogeneity in found]
     assert sum(good) >= 4, found
 

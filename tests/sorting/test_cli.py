@@ -44,7 +44,7 @@ def test_sort_predict_evaluate(tiny_particle_set: Path, tmp_path: Path) -> None:
     history = json.loads((run / "history.json").read_text())
     assert len(history) == 2
     record = json.loads((run / "run.json").read_text())
-    assert record["results"]["n_clusters"] == classes.max()
+    assert record["results"]["n_classes"] == classes.max()
 
     again = runner.invoke(app, ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS])
     assert again.exit_code == 2 and "--resume" in again.output
@@ -90,18 +90,43 @@ def test_sort_steering_options_reach_the_estimator(tiny_particle_set: Path, tmp_
     result = CliRunner().invoke(
         app,
         ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS, "--preset", "paper",
-         "--covariance", "diag,spherical", "--n-init", "2", "--min-cluster-size", "3",
+         "--covariance", "diag,spherical", "--n-init", "2", "--min-class-size", "3",
          "--learning-rate", "0.001", "--min-steps", "5", "--tol", "0.01"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     parameters = json.loads((run / "run.json").read_text())["parameters"]
     assert parameters["preset"] == "paper"
     assert parameters["covariance_types"] == ["diag", "spherical"]
-    assert parameters["n_init"] == 2 and parameters["min_cluster_size"] == 3
+    assert parameters["n_init"] == 2 and parameters["min_class_size"] == 3
     assert parameters["learning_rate"] == 0.001 and parameters["tol"] == 0.01
     history = json.loads((run / "history.json").read_text())
     assert {c["covariance"] for c in history[0]["candidates"]} == {"diag", "spherical"}
     assert history[0]["steps"] >= 5
+
+
+def test_sort_former_min_cluster_size_option_still_works_and_is_hidden(
+    tiny_particle_set: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["sort", "--help"], terminal_width=400).output
+    assert "--min-class-size" in help_text and "--min-cluster-size" not in help_text
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS, "--max-iter", "1",
+         "--min-cluster-size", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--min-cluster-size is deprecated; use --min-class-size" in result.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["parameters"]["min_class_size"] == 3
+    assert "min_cluster_size" not in record["parameters"]
+    clash = runner.invoke(
+        app,
+        ["sort", str(tiny_particle_set), "-o", str(tmp_path / "clash"), *FAST_OPTIONS,
+         "--min-class-size", "2", "--min-cluster-size", "3"],
+    )  # fmt: skip
+    assert clash.exit_code != 0 and "pass only --min-class-size" in clash.output
 
 
 def test_sort_refuses_an_unknown_covariance(tiny_particle_set: Path, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_sort_mpp_writes_a_sort_run_that_average_and_evaluate_read(
     classes = table[COLUMNS.class_number].to_numpy()
     assert classes.min() == 1
     record = json.loads((run / "run.json").read_text())
-    k = record["results"]["n_clusters"]
+    k = record["results"]["n_classes"]
     assert k == classes.max() and record["results"]["method"] == "mpp"
     assert set(table["rlnRandomSubset"]) == {1, 2}
     assert len(rotations_from_table(table)) == len(table)
@@ -40,7 +40,7 @@ def test_sort_mpp_writes_a_sort_run_that_average_and_evaluate_read(
             assert (run / "classes" / f"class_{c:03d}{suffix}.mrc").is_file()
         assert (run / "classes" / f"fsc_class_{c:03d}.csv").is_file()
     history = json.loads((run / "history.json").read_text())
-    assert history[-1]["n_clusters"] >= 1
+    assert history[-1]["n_classes"] >= 1
     from cryomine.report._figures import history_figure
 
     assert history_figure(history).startswith(b"\x89PNG")  # no DDBI in MPP entries
@@ -71,7 +71,7 @@ def test_disca_mpp_and_refine(tiny_particle_set: Path, tmp_path: Path) -> None:
     history = json.loads((run / "history.json").read_text())
     assert history[0]["event"] == "initial patterns"
     disca = json.loads((run / "disca" / "run.json").read_text())
-    assert history[0]["n_clusters"] == disca["results"]["n_clusters"]
+    assert history[0]["n_classes"] == disca["results"]["n_classes"]
 
     refined = tmp_path / "refined"
     result = runner.invoke(app, ["refine", str(run / "disca"), "-o", str(refined), "--device",

@@ -60,7 +60,7 @@ def test_fit_records_history_and_fitted_attributes(
     model = uninterrupted
     n = len(volumes)
     assert model.labels_.shape == (n,) and model.labels_.min() == 0
-    assert model.n_clusters_ == model.labels_.max() + 1 == model.probabilities_.shape[1]
+    assert model.n_classes_ == model.labels_.max() + 1 == model.probabilities_.shape[1]
     assert model.features_.shape == (n, 1024) and model.features_.dtype == np.float32
     assert len(model.history_) == model.n_iter_ == 3
     first, second, last = model.history_
@@ -85,7 +85,7 @@ def test_stops_when_labels_stop_changing(tiny_set: tuple[np.ndarray, np.ndarray]
     assert model.n_iter_ >= model.min_iter == 3
     assert all(entry["steps"] > 0 for entry in model.history_[:-1])
     last = model.history_[-1]
-    assert last["label_change"] < 1e-3 and last["n_clusters"] == model.history_[-2]["n_clusters"]
+    assert last["label_change"] < 1e-3 and last["n_classes"] == model.history_[-2]["n_classes"]
     assert "loss" not in last  # a converged iteration does not train
 
 
@@ -148,7 +148,7 @@ def test_save_load_predict_round_trip(
         model.save(tmp_path / "model")
     loaded = DISCA.load(tmp_path / "model")
     assert loaded.get_params() == model.get_params()
-    assert loaded.n_clusters_ == model.n_clusters_
+    assert loaded.n_classes_ == model.n_classes_
     np.testing.assert_array_equal(loaded.predict(volumes), model.labels_)
     np.testing.assert_allclose(loaded.transform(volumes), model.features_, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(loaded.predict_proba(volumes), model.probabilities_, atol=1e-6)
@@ -164,3 +164,71 @@ def test_particle_set_input_streams_like_an_array(tiny_particle_set: Path) -> No
     from_set = DISCA(**FAST, max_iter=1, random_state=0).fit(particles)
     from_array = DISCA(**FAST, max_iter=1, random_state=0).fit(volumes)
     np.testing.assert_array_equal(from_set.labels_, from_array.labels_)
+
+
+def test_former_cluster_names_warn_and_map_onto_the_class_names(uninterrupted: DISCA) -> None:
+    from sklearn.base import clone
+
+    with pytest.warns(FutureWarning, match="min_cluster_size is deprecated; use min_class_size"):
+        model = DISCA(min_cluster_size=5)
+    assert model.min_class_size == 5
+    assert "min_cluster_size" not in model.get_params()
+    assert model.json_params() == DISCA(min_class_size=5).json_params()
+    assert clone(model).get_params() == model.get_params()
+    with pytest.warns(FutureWarning, match="min_cluster_size is deprecated"):
+        assert model.min_cluster_size == 5
+    with pytest.warns(FutureWarning, match="min_cluster_size is deprecated"):
+        model.set_params(min_cluster_size=4)
+    assert model.min_class_size == 4
+    with pytest.warns(FutureWarning, match="min_cluster_size is deprecated"):
+        assert DISCA.from_preset("paper", min_cluster_size=2).min_class_size == 2
+    with pytest.raises(TypeError, match="pass only min_class_size"), pytest.warns(FutureWarning):
+        DISCA(min_cluster_size=5, min_class_size=3)
+    with pytest.raises(TypeError, match="min_cluter_size"):
+        DISCA(min_cluter_size=5)
+    with pytest.warns(FutureWarning, match="n_clusters_ is deprecated; use n_classes_"):
+        assert uninterrupted.n_clusters_ == uninterrupted.n_classes_
+    # history entries carry the former key too, for one release
+    assert all(e["n_clusters"] == e["n_classes"] for e in uninterrupted.history_)
+
+
+def _rewrite_with_former_names(state: Path, min_cluster_size: int | None) -> None:
+    """Rewrite a saved model's or checkpoint's state.json as written before the rename."""
+    import json
+
+    meta = json.loads(state.read_text())
+    del meta["params"]["min_class_size"]
+    meta["params"]["min_cluster_size"] = min_cluster_size
+    if "n_classes" in meta:
+        meta["n_clusters"] = meta.pop("n_classes")
+    for entry in meta["history"]:
+        del entry["n_classes"]
+    state.write_text(json.dumps(meta))
+
+
+def test_a_model_saved_with_the_former_names_loads(uninterrupted: DISCA, tmp_path: Path) -> None:
+    uninterrupted.save(tmp_path / "model")
+    _rewrite_with_former_names(tmp_path / "model" / "state.json", 7)
+    loaded = DISCA.load(tmp_path / "model")
+    assert loaded.min_class_size == 7  # not the legacy default (the paper's 1)
+    assert loaded.get_params() == {**uninterrupted.get_params(), "min_class_size": 7}
+    assert loaded.n_classes_ == uninterrupted.n_classes_
+    assert [e["n_classes"] for e in loaded.history_] == [
+        e["n_classes"] for e in uninterrupted.history_
+    ]
+
+
+def test_a_checkpoint_written_with_the_former_names_resumes(
+    tiny_set: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    volumes, _ = tiny_set
+    settings = {**SEEDED, "min_class_size": 2}
+    DISCA(**settings, max_iter=1).fit(volumes, checkpoint_dir=tmp_path)
+    _rewrite_with_former_names(tmp_path / "latest" / "state.json", 2)
+    resumed = DISCA(**settings, max_iter=2).fit(volumes, checkpoint_dir=tmp_path, resume=True)
+    assert [e["iteration"] for e in resumed.history_] == [0, 1]
+    assert all(isinstance(e["n_classes"], int) for e in resumed.history_)
+    with pytest.raises(InputError, match="different settings"):
+        DISCA(**{**settings, "min_class_size": 3}, max_iter=2).fit(
+            volumes, checkpoint_dir=tmp_path, resume=True
+        )

@@ -78,11 +78,11 @@ def test_clusters_smaller_than_the_dimension_are_not_eligible() -> None:
         ]
     )
     default = select_mixture(data, k_candidates=[2, 3], rng=np.random.default_rng(1))
-    assert default.n_clusters == 2 and 3 in default.rejected
+    assert default.n_classes == 2 and 3 in default.rejected
     permissive = select_mixture(
-        data, k_candidates=[2, 3], rng=np.random.default_rng(1), min_cluster_size=1
+        data, k_candidates=[2, 3], rng=np.random.default_rng(1), min_class_size=1
     )
-    assert permissive.n_clusters == 3 and permissive.rejected == []
+    assert permissive.n_classes == 3 and permissive.rejected == []
     assert permissive.bic[3] < permissive.bic[2]
 
 

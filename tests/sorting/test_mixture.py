@@ -20,7 +20,7 @@ def test_bic_picks_the_true_number_of_clusters() -> None:
     rng = np.random.default_rng(0)
     x, truth = _blobs(rng, np.array([[0, 0, 0], [8, 0, 0], [0, 8, 0], [0, 0, 8]]), 60)
     selection = select_mixture(x, k_candidates=range(2, 8), rng=np.random.default_rng(1))
-    assert selection.n_clusters == 4
+    assert selection.n_classes == 4
     assert set(selection.bic) == set(range(2, 8))
     assert min(selection.bic, key=selection.bic.get) == 4
     assert selection.warm_used is None  # no previous labels, no warm start
@@ -93,10 +93,10 @@ def test_empty_components_are_dropped() -> None:
     x, _ = _blobs(rng, np.array([[0, 0], [10, 10]]), 40)
     # a candidate K of 6 on 2 blobs: whatever is chosen, every reported cluster has members
     selection = select_mixture(x, k_candidates=[6], rng=np.random.default_rng(0))
-    counts = np.bincount(selection.labels, minlength=selection.n_clusters)
+    counts = np.bincount(selection.labels, minlength=selection.n_classes)
     assert (counts > 0).all()
     assert (
-        selection.probabilities.shape[1] == selection.n_clusters == selection.params.means.shape[0]
+        selection.probabilities.shape[1] == selection.n_classes == selection.params.means.shape[0]
     )
     np.testing.assert_allclose(selection.params.weights.sum(), 1.0)
 
@@ -112,3 +112,22 @@ def test_pca_projection_and_bad_candidates() -> None:
     assert (np.diff(variances) <= 1e-9).all()  # strongest first
     with pytest.raises(InputError, match="candidates"):
         select_mixture(reduced, k_candidates=[100], rng=rng)
+
+
+def test_former_cluster_names_warn_and_map_onto_the_class_names() -> None:
+    rng = np.random.default_rng(0)
+    data = np.concatenate([rng.normal(0, 1, (40, 2)), rng.normal(8, 1, (40, 2))])
+    new = select_mixture(data, k_candidates=[2], rng=np.random.default_rng(1), min_class_size=3)
+    with pytest.warns(FutureWarning, match="min_cluster_size is deprecated; use min_class_size"):
+        old = select_mixture(
+            data, k_candidates=[2], rng=np.random.default_rng(1), min_cluster_size=3
+        )
+    np.testing.assert_array_equal(old.labels, new.labels)
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert new.n_clusters == new.n_classes == 2
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert new.params.n_clusters == new.params.n_classes == 2
+    labels = np.array([0, 0, 1, 1, 2])
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated"):
+        order = match_labels(labels, (labels + 1) % 3, n_clusters=3)
+    np.testing.assert_array_equal(order, match_labels(labels, (labels + 1) % 3, 3))

@@ -98,7 +98,7 @@ def test_mpp_finds_the_validation_classes_without_k(validation_40) -> None:
     truth = table["cmTrueClass"].to_numpy() - 1
     model = MPP(random_state=0, device="cpu").fit(volumes)
     assert model.converged_
-    assert model.n_clusters_ == 3
+    assert model.n_classes_ == 3
     assert homogeneity_score(truth, model.labels_) >= 0.95
     events = [e for entry in model.history_[1:] for e in entry["events"]]
     assert sum(e.startswith("accepted split") for e in events) >= 2
@@ -156,7 +156,13 @@ def test_resume_refuses_other_settings(tiny_set, tmp_path) -> None:
 
     volumes, _ = tiny_set
     with pytest.warns(Warning):
-        MPP(max_iter=1, device="cpu", min_class_size=3).fit(volumes, checkpoint_dir=tmp_path)
+        model = MPP(max_iter=1, device="cpu", min_class_size=3).fit(
+            volumes, checkpoint_dir=tmp_path
+        )
+    # the former names: a warning alias of n_classes_, and the history key kept for one release
+    with pytest.warns(FutureWarning, match="n_clusters_ is deprecated; use n_classes_"):
+        assert model.n_clusters_ == model.n_classes_
+    assert all(e["n_clusters"] == e["n_classes"] for e in model.history_)
     with pytest.raises(InputError, match=r"different settings.*merge_threshold"):
         MPP(device="cpu", min_class_size=3, merge_threshold=0.5).fit(
             volumes, checkpoint_dir=tmp_path, resume=True

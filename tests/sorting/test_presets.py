@@ -15,7 +15,7 @@ def test_paper_preset_is_the_specification() -> None:
     model = DISCA.from_preset("paper")
     assert model.lowpass_a is None  # no input filter
     assert tuple(model.covariance_types) == ("full",)
-    assert model.min_cluster_size == 1  # no smallest-cluster rule
+    assert model.min_class_size == 1  # no smallest-class rule
     assert model.learning_rate == 1e-5 and model.min_steps == 0 and model.min_iter == 0
     assert model.tol == 1e-3 and model.pca_components == 16 and model.batch_size == 64
     assert model.feature_rotations == 1 and model.zscore is True

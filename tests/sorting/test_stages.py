@@ -69,7 +69,9 @@ def test_second_stage_recovers_a_class_the_first_merged() -> None:
     np.testing.assert_array_equal(calls[1], np.flatnonzero(truth != 1))
     assert [r["stage"] for r in seen] == [1, 2] and seen[0]["kept"] == [1]
     assert seen[1]["stopped"] == "every class passed the split test"
-    assert result.n_clusters == 3
+    assert result.n_classes == 3
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert result.n_clusters == 3
     assert result.class_stage.tolist() == [1, 2, 2]
     # every true class is exactly one final class
     for k in range(3):
@@ -82,7 +84,7 @@ def test_one_stage_and_early_stops() -> None:
     features = _blobs([100, 100, 12])
     calls: list[np.ndarray] = []
     single = sort_in_stages(len(truth), _merging_fit(truth, features, calls), stages=1)
-    assert len(calls) == 1 and single.n_clusters == 2 and single.stages[0]["tests"] == []
+    assert len(calls) == 1 and single.n_classes == 2 and single.stages[0]["tests"] == []
     # a sorter that is already right: every class passes at stage 1, no second stage runs
     calls.clear()
 
@@ -91,7 +93,7 @@ def test_one_stage_and_early_stops() -> None:
         return truth[indices], features[indices]
 
     result = sort_in_stages(len(truth), exact, stages=3)
-    assert len(calls) == 1 and result.n_clusters == 3
+    assert len(calls) == 1 and result.n_classes == 3
     assert result.stages[0]["stopped"] == "every class passed the split test"
     with pytest.raises(InputError, match="stages 0"):
         sort_in_stages(3, exact, stages=0)
@@ -169,5 +171,7 @@ def test_staged_sorter_tests_a_featureless_sorter_on_the_pretrained_trunk() -> N
     first = sorter.stages_[0]
     assert first["n_particles"] == 24 and len(first["tests"]) == 2
     assert all(t["bic_one"] is not None for t in first["tests"])  # features were there to test
-    assert sorter.class_stage_.size == sorter.n_clusters_ == np.unique(sorter.labels_).size
+    assert sorter.class_stage_.size == sorter.n_classes_ == np.unique(sorter.labels_).size
+    with pytest.warns(FutureWarning, match="n_clusters_ is deprecated; use n_classes_"):
+        assert sorter.n_clusters_ == sorter.n_classes_
     assert sorter.labels_.shape == truth.shape

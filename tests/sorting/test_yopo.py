@@ -103,3 +103,13 @@ def test_categorical_hinge_values() -> None:
     right = categorical_hinge(torch.tensor([[9.0, 0.0, 0.0]]), onehot[:1])
     wrong = categorical_hinge(torch.tensor([[0.0, 9.0, 0.0]]), onehot[:1])
     assert 0.0 <= float(right) < float(wrong)
+
+
+def test_head_former_n_clusters_name_warns() -> None:
+    head = YOPOHead(4, feature_dim=8)
+    assert head.n_classes == 4
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert head.n_clusters == 4
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        old = YOPOHead(n_clusters=3, feature_dim=8)
+    assert old.n_classes == 3 and old.linear.out_features == 3

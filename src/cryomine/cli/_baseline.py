@@ -149,7 +149,7 @@ def template_matching(
             atomic_write_text(output / "references.json", json.dumps(names, indent=1) + "\n")
         counts = np.bincount(result.labels, minlength=len(maps))
         record.results.update({
-            "n_particles": int(result.labels.size), "n_clusters": result.n_clusters,
+            "n_particles": int(result.labels.size), "n_classes": result.n_classes,
             "class_sizes": counts.tolist(), "n_rotations_scored": result.n_rotations_scored,
             "mean_score": float(result.best_scores.mean()),
         })  # fmt: skip
@@ -217,19 +217,19 @@ def autoencoder(
             )  # fmt: skip
         with record.timed("write"):
             centres = np.stack([result.codes[result.labels == k].mean(axis=0)
-                                for k in range(result.n_clusters)])  # fmt: skip
+                                for k in range(result.n_classes)])  # fmt: skip
             distance = np.linalg.norm(result.codes - centres[result.labels], axis=1)
             _write_table(output, particles.table, result.labels, distance)
             with atomic_path(output / "codes.npy") as tmp:
                 np.save(tmp, result.codes)
-        counts = np.bincount(result.labels, minlength=result.n_clusters)
+        counts = np.bincount(result.labels, minlength=result.n_classes)
         record.results.update({
-            "n_particles": int(result.labels.size), "n_clusters": result.n_clusters,
+            "n_particles": int(result.labels.size), "n_classes": result.n_classes,
             "class_sizes": counts.tolist(), "bic": {str(k): v for k, v in result.bic.items()},
             "losses": result.losses,
         })  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
-    typer.echo(f"{result.n_clusters} classes from {result.labels.size} particles ({sizes})")
+    typer.echo(f"{result.n_classes} classes from {result.labels.size} particles ({sizes})")
     typer.echo(f"wrote {output / 'particles.star'}")
 
 
@@ -274,14 +274,14 @@ def scale(
                          cmLogStd=model.log_std_)  # fmt: skip
             with atomic_path(output / "log_std.npy") as tmp:
                 np.save(tmp, model.log_std_)
-        counts = np.bincount(model.labels_, minlength=model.n_clusters_)
+        counts = np.bincount(model.labels_, minlength=model.n_classes_)
         record.results.update({
-            "n_particles": int(model.labels_.size), "n_clusters": model.n_clusters_,
+            "n_particles": int(model.labels_.size), "n_classes": model.n_classes_,
             "class_sizes": counts.tolist(), "bic": {str(k): v for k, v in model.bic_.items()},
             "mean_log_std": model.means_.tolist(),
         })  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
-    typer.echo(f"{model.n_clusters_} classes from {model.labels_.size} particles ({sizes})")
+    typer.echo(f"{model.n_classes_} classes from {model.labels_.size} particles ({sizes})")
     typer.echo(f"wrote {output / 'particles.star'}")
 
 

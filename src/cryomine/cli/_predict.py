@@ -60,11 +60,11 @@ def predict(
             )
             with atomic_path(output / "features.npy") as tmp:
                 np.save(tmp, features)
-        counts = np.bincount(labels, minlength=model.n_clusters_)
-        record.results.update({"n_particles": int(labels.size), "n_clusters": model.n_clusters_,
+        counts = np.bincount(labels, minlength=model.n_classes_)
+        record.results.update({"n_particles": int(labels.size), "n_classes": model.n_classes_,
                                "class_sizes": counts.tolist()})  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
-    typer.echo(f"{labels.size} particles into {model.n_clusters_} classes ({sizes})")
+    typer.echo(f"{labels.size} particles into {model.n_classes_} classes ({sizes})")
     typer.echo(f"wrote {output / 'particles.star'}")
 
 

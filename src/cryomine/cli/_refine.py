@@ -44,7 +44,7 @@ def run_mpp(
         events = "; ".join(entry["events"])
         seconds = sum(entry["timings_s"].values())
         typer.echo(
-            f"iteration {entry['iteration'] + 1}/{model.max_iter}: K={entry['n_clusters']} "
+            f"iteration {entry['iteration'] + 1}/{model.max_iter}: K={entry['n_classes']} "
             f"sizes {entry['sizes']} labels changed {100 * entry['label_change']:.1f} %"
             f"{' — ' + events if events else ''} ({seconds:.0f} s)",
             err=True,
@@ -55,7 +55,7 @@ def run_mpp(
         resume=resume, overwrite=overwrite, callback=report,
     )  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(results["class_sizes"]))
-    typer.echo(f"{results['n_clusters']} classes from {results['n_particles']} particles "
+    typer.echo(f"{results['n_classes']} classes from {results['n_particles']} particles "
                f"({sizes}) after {results['n_iter']} MPP iterations")  # fmt: skip
     typer.echo(f"wrote {output / 'particles.star'}")
 

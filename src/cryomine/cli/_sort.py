@@ -67,7 +67,7 @@ def sort(
         "cryomine",
         "--preset",
         help="cryomine (the measured defaults of docs/disca.md) or paper (the DISCA "
-        "specification exactly: no input filter, full covariances, no smallest-cluster rule, "
+        "specification exactly: no input filter, full covariances, no smallest-class rule, "
         "lr 1e-5, batch 64); explicit options apply on top.",
     ),
     covariance: str | None = typer.Option(
@@ -79,11 +79,14 @@ def sort(
     n_init: int | None = typer.Option(
         None, "--n-init", help="Fresh mixture starts per K and covariance model (count; preset's)."
     ),
-    min_cluster_size: int | None = typer.Option(
+    min_class_size: int | None = typer.Option(
         None,
-        "--min-cluster-size",
+        "--min-class-size",
         help="Smallest mixture component allowed (subtomograms). Default: the preset's "
         "(cryomine: PCA dimensions + 1; paper: 1, no rule).",
+    ),
+    min_cluster_size: int | None = typer.Option(
+        None, "--min-cluster-size", hidden=True, help="Former name of --min-class-size."
     ),
     learning_rate: float | None = typer.Option(
         None, "--learning-rate", help="NAdam learning rate at iteration 0 (default: the preset's)."
@@ -148,8 +151,16 @@ def sort(
     overrides: dict[str, object] = {} if lowpass is None else {"lowpass_a": parse_lowpass(lowpass)}
     if covariance is not None:
         overrides["covariance_types"] = tuple(c.strip() for c in covariance.split(",") if c.strip())
+    if min_cluster_size is not None:
+        typer.echo("--min-cluster-size is deprecated; use --min-class-size", err=True)
+        if min_class_size is not None and min_class_size != min_cluster_size:
+            raise InputError(
+                f"--min-class-size {min_class_size} and --min-cluster-size {min_cluster_size}: "
+                "pass only --min-class-size"
+            )
+        min_class_size = min_cluster_size
     steering = {
-        "n_init": n_init, "min_cluster_size": min_cluster_size, "learning_rate": learning_rate,
+        "n_init": n_init, "min_class_size": min_class_size, "learning_rate": learning_rate,
         "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip
     overrides.update({name: value for name, value in steering.items() if value is not None})
@@ -233,7 +244,7 @@ def _sort_disca(
         timings = entry["timings_s"]
         seconds = sum(timings.values())
         typer.echo(
-            f"iteration {entry['iteration'] + 1}/{max_iter}: K={entry['n_clusters']} "
+            f"iteration {entry['iteration'] + 1}/{max_iter}: K={entry['n_classes']} "
             f"DDBI={entry['ddbi']:.4f} labels changed {change_text} ({seconds:.0f} s)",
             err=True,
         )
@@ -251,15 +262,15 @@ def _sort_disca(
                 np.save(tmp, model.features_)
             model.save(output / "model", overwrite=True)
             atomic_write_text(output / "history.json", json.dumps(model.history_, indent=1) + "\n")
-        counts = np.bincount(model.labels_, minlength=model.n_clusters_)
+        counts = np.bincount(model.labels_, minlength=model.n_classes_)
         record.results.update({
-            "n_particles": int(model.labels_.size), "n_clusters": model.n_clusters_,
+            "n_particles": int(model.labels_.size), "n_classes": model.n_classes_,
             "class_sizes": counts.tolist(), "ddbi": model.ddbi_,
             "best_iteration": model.best_iteration_,
             "n_iter": model.n_iter_, "converged": model.converged_, "device": model.device_,
         })  # fmt: skip
     sizes = ", ".join(f"{k + 1}: {n}" for k, n in enumerate(counts))
-    typer.echo(f"{model.n_clusters_} classes from {model.labels_.size} particles ({sizes}); "
+    typer.echo(f"{model.n_classes_} classes from {model.labels_.size} particles ({sizes}); "
                f"DDBI {model.ddbi_:.4f} at iteration {model.best_iteration_ + 1}")  # fmt: skip
     typer.echo(f"wrote {output / 'particles.star'}")
     return model.labels_

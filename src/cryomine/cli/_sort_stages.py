@@ -98,9 +98,9 @@ def sort_in_stages_to(
             atomic_write_text(
                 output / "stages.json", json.dumps(result.stages, indent=1, default=int) + "\n"
             )
-        sizes = np.bincount(result.labels, minlength=result.n_clusters)
+        sizes = np.bincount(result.labels, minlength=result.n_classes)
         record.results.update({
-            "n_particles": int(result.labels.size), "n_clusters": result.n_clusters,
+            "n_particles": int(result.labels.size), "n_classes": result.n_classes,
             "class_sizes": sizes.tolist(), "class_stage": result.class_stage.tolist(),
             "n_stages_run": len(result.stages),
         })  # fmt: skip
@@ -108,5 +108,5 @@ def sort_in_stages_to(
         f"{k + 1}: {n} (stage {s})"
         for k, (n, s) in enumerate(zip(sizes, result.class_stage, strict=True))
     )
-    typer.echo(f"{result.n_clusters} classes from {result.labels.size} particles ({listing})")
+    typer.echo(f"{result.n_classes} classes from {result.labels.size} particles ({listing})")
     typer.echo(f"wrote {output / 'particles.star'}")

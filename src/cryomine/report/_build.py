@@ -54,13 +54,13 @@ def _history_section(data: RunData) -> str:
         timings = e.get("timings_s") or {}
         change = e.get("label_change")
         rows.append([
-            int(e["iteration"]) + 1, e.get("n_clusters"), e.get("ddbi"),
+            int(e["iteration"]) + 1, fig.class_count(e), e.get("ddbi"),
             None if change is None else f"{100 * change:.2f} %",
             None if e.get("warm_used") is None else ("warm" if e["warm_used"] else "fresh"),
             e.get("loss"), sum(float(v) for v in timings.values()),
         ])  # fmt: skip
     body = h.figure(fig.history_figure(data.history), alt="per-iteration curves",
-                    caption="Chosen number of clusters K, BIC of every candidate K (one line per "
+                    caption="Chosen number of classes K, BIC of every candidate K (one line per "
                     "iteration, chosen K circled), DDBI and the fraction of labels that changed "
                     "from the previous iteration.")  # fmt: skip
     body += h.table(["iteration", "K", "DDBI", "labels changed", "mixture start", "loss",

@@ -22,6 +22,7 @@ from matplotlib.patches import Circle
 __all__ = [
     "ISOSURFACE_AVAILABLE",
     "class_color",
+    "class_count",
     "confusion_figure",
     "embedding_2d",
     "embedding_figure",
@@ -73,13 +74,20 @@ def _display_range(image: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def class_count(entry: Mapping[str, Any]) -> Any:
+    """The number of classes K of a history entry: ``n_classes``, else (runs written before
+    the rename) ``n_clusters``; ``None`` when it has neither."""
+    return entry["n_classes"] if "n_classes" in entry else entry.get("n_clusters")
+
+
 def history_figure(history: Sequence[Mapping[str, Any]]) -> bytes:
     """Per-iteration curves of a sort run: chosen K, BIC per candidate K, DDBI, label change.
 
     Parameters
     ----------
     history
-        ``history.json`` entries with ``iteration`` (0-based), ``n_clusters``,
+        ``history.json`` entries with ``iteration`` (0-based), ``n_classes`` (or its former
+        name ``n_clusters``, in runs written before the rename),
         ``candidate_bic`` (``{"K": bic}``), ``ddbi`` and ``label_change`` (fraction or None).
         Entries of multi-pattern pursuit have no BIC nor DDBI: their ``mean_best_score`` is
         drawn instead of the DDBI.
@@ -87,8 +95,8 @@ def history_figure(history: Sequence[Mapping[str, Any]]) -> bytes:
     iterations = np.array([int(e["iteration"]) + 1 for e in history])
     figure = Figure(figsize=(12, 3.2), layout="constrained")
     ax_k, ax_bic, ax_ddbi, ax_change = figure.subplots(1, 4)
-    ax_k.plot(iterations, [e["n_clusters"] for e in history], "o-", color="#1f77b4")
-    ax_k.set(title="chosen K", xlabel="iteration", ylabel="clusters")
+    ax_k.plot(iterations, [class_count(e) for e in history], "o-", color="#1f77b4")
+    ax_k.set(title="chosen K", xlabel="iteration", ylabel="classes")
     ax_k.yaxis.get_major_locator().set_params(integer=True)
     colours = colormaps["viridis"]
     for i, entry in enumerate(history):
@@ -100,7 +108,7 @@ def history_figure(history: Sequence[Mapping[str, Any]]) -> bytes:
         shade = i / max(1, len(history) - 1)
         color = colours(shade)
         ax_bic.plot([int(k) for k in ks], values, ".-", color=color, label=f"it {iterations[i]}")
-        chosen = str(entry["n_clusters"])
+        chosen = str(class_count(entry))
         if chosen in bic and bic[chosen] is not None:
             ax_bic.plot(int(chosen), bic[chosen], "o", mfc="none", mec="black")
     ax_bic.set(title="BIC of each candidate K (o: chosen)", xlabel="K", ylabel="BIC")

@@ -2,8 +2,8 @@
 pursuit (MPP: alignment to class averages) and their parts.
 
 Both are scikit-learn shaped estimators: ``DISCA(width=0.25, random_state=0).fit(particles)``
-then ``labels_`` (0-based), ``n_clusters_``, ``features_``, ``predict``, ``save`` /
-``DISCA.load``; ``MPP().fit(particles, init_labels=...)`` then ``labels_``, ``n_clusters_``,
+then ``labels_`` (0-based), ``n_classes_``, ``features_``, ``predict``, ``save`` /
+``DISCA.load``; ``MPP().fit(particles, init_labels=...)`` then ``labels_``, ``n_classes_``,
 ``rotations_``, ``half_maps_``; :func:`write_mpp_run` writes an MPP run directory;
 ``StagedSorter(DISCA(), stages=2)`` sorts in stages (set aside the classes that pass a split
 test, sort the rest again).

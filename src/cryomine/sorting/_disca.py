@@ -16,6 +16,7 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
+from cryomine._deprecation import renamed_argument, renamed_property
 from cryomine._device import resolve_device
 from cryomine.errors import InputError
 from cryomine.sorting._ddbi import ddbi
@@ -41,6 +42,8 @@ from cryomine.sorting._state import (
     LoopState,
     Trainables,
     read_checkpoint,
+    rename_legacy_params,
+    with_class_counts,
     write_checkpoint,
 )
 from cryomine.sorting._training import (
@@ -57,20 +60,20 @@ logger = logging.getLogger(__name__)
 
 #: Settings of the two presets. ``cryomine`` is the constructor's default; ``paper`` is the
 #: specification of ../shared/docs/DISCA.md exactly (no input filter, full covariances and no
-#: smallest-cluster rule, one epoch per iteration at lr 1e-5 in batches of 64, stop when fewer
+#: smallest-class rule, one epoch per iteration at lr 1e-5 in batches of 64, stop when fewer
 #: than 0.1 % of labels change). Each departure of ``cryomine`` is listed with the measurement
 #: behind it in docs/disca.md ("The cryomine preset").
 PRESETS: dict[str, dict[str, Any]] = {
     "cryomine": {
         "width": 0.25, "pretrained": "builtin",
         "lowpass_a": "auto", "covariance_types": COVARIANCE_TYPES, "n_init": 3,
-        "min_cluster_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
+        "min_class_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
         "batchnorm_recalibration": True,
     },
     "paper": {
         "width": 1.0, "pretrained": None,
-        "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_cluster_size": 1,
+        "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_class_size": 1,
         "feature_rotations": 1, "learning_rate": 1e-5, "batch_size": 64, "min_steps": 0,
         "min_iter": 0, "zscore": True, "batchnorm_recalibration": False,
     },
@@ -109,7 +112,7 @@ class DISCA(ClusterMixin, BaseEstimator):
     Parameters
     ----------
     k_range
-        Inclusive ``(min, max)`` candidate numbers of clusters.
+        Inclusive ``(min, max)`` candidate numbers of classes.
     k_candidates
         Explicit candidate Ks; overrides ``k_range``.
     max_iter
@@ -147,9 +150,10 @@ class DISCA(ClusterMixin, BaseEstimator):
         ``"spherical"``); the model is chosen together with K by BIC.
     n_init
         Fresh mixture starts per K and covariance type (the warm start comes on top).
-    min_cluster_size
+    min_class_size
         Smallest component (soft count) a fit may have to be eligible; ``None``: PCA
-        dimensions + 1; 1: no rule (the paper).
+        dimensions + 1; 1: no rule (the paper). The former name ``min_cluster_size=`` is
+        accepted with a ``FutureWarning``.
     feature_rotations
         Features are averaged over this many exact 90° rotations of each box (1 … 24; 1: none).
     batchnorm_recalibration
@@ -172,10 +176,10 @@ class DISCA(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : ndarray of int, shape (N,)
-        0-based cluster of each subtomogram (the best-DDBI iteration).
-    n_clusters_ : int
-        Number of clusters found.
-    probabilities_ : ndarray, shape (N, n_clusters_)
+        0-based class of each subtomogram (the best-DDBI iteration).
+    n_classes_ : int
+        Number of classes found (``n_clusters_``: deprecated alias).
+    probabilities_ : ndarray, shape (N, n_classes_)
         Mixture posteriors.
     features_ : ndarray of float32, shape (N, 1024)
         YOPO features (network of the best iteration, eval mode).
@@ -186,7 +190,8 @@ class DISCA(ClusterMixin, BaseEstimator):
     history_ : list of dict
         Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → lowest BIC),
         ``candidates`` (every mixture fit: K, covariance, start, BIC, smallest component,
-        eligible), ``n_clusters``, ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
+        eligible), ``n_classes`` (and ``n_clusters``, its former name, for one release),
+        ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
         ``warm_used``, ``ddbi``,
         ``label_change`` (fraction of labels differing from the previous iteration; ids are
         matched only when K is unchanged), ``feature_change`` (``‖F − F_prev‖ / ‖F_prev‖``
@@ -232,14 +237,22 @@ class DISCA(ClusterMixin, BaseEstimator):
         min_steps: int = 0,
         covariance_types: Sequence[str] = COVARIANCE_TYPES,
         n_init: int = 3,
-        min_cluster_size: int | None = None,
+        min_class_size: int | None = None,
         feature_rotations: int = 1,
         batchnorm_recalibration: bool = True,
         zscore: bool = True,
         mixed_precision: bool = True,
         lowpass_a: float | str | None = "auto",
         voxel_size_a: float | None = None,
+        **deprecated: Any,
     ) -> None:
+        # former parameter names: accepted with a FutureWarning, never part of get_params()
+        unknown = sorted(set(deprecated) - {"min_cluster_size"})
+        if unknown:
+            raise TypeError(f"DISCA got unexpected keyword arguments: {', '.join(unknown)}")
+        min_class_size = renamed_argument(
+            "min_cluster_size", "min_class_size", deprecated.get("min_cluster_size"), min_class_size
+        )
         self.k_range = k_range
         self.k_candidates = k_candidates
         self.max_iter = max_iter
@@ -260,7 +273,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.min_steps = min_steps
         self.covariance_types = covariance_types
         self.n_init = n_init
-        self.min_cluster_size = min_cluster_size
+        self.min_class_size = min_class_size
         self.feature_rotations = feature_rotations
         self.batchnorm_recalibration = batchnorm_recalibration
         self.zscore = zscore
@@ -274,6 +287,11 @@ class DISCA(ClusterMixin, BaseEstimator):
         """A DISCA with a preset's settings (:data:`PRESETS`), then ``overrides`` on top."""
         if preset not in PRESETS:
             raise InputError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
+        if "min_cluster_size" in overrides:  # the former name overrides the preset's value too
+            overrides["min_class_size"] = renamed_argument(
+                "min_cluster_size", "min_class_size", overrides.pop("min_cluster_size"),
+                overrides.get("min_class_size"),
+            )  # fmt: skip
         return cls(**{**PRESETS[preset], **overrides})
 
     def json_params(self) -> dict[str, Any]:
@@ -316,8 +334,8 @@ class DISCA(ClusterMixin, BaseEstimator):
                 raise InputError(f"{name} {getattr(self, name)!r}: expected an integer >= 0")
         if int(self.n_init) < 1:
             raise InputError(f"n_init {self.n_init!r}: expected a positive number of starts")
-        if self.min_cluster_size is not None and int(self.min_cluster_size) < 1:
-            raise InputError(f"min_cluster_size {self.min_cluster_size!r}: expected >= 1 or None")
+        if self.min_class_size is not None and int(self.min_class_size) < 1:
+            raise InputError(f"min_class_size {self.min_class_size!r}: expected >= 1 or None")
         check_covariance_types(self.covariance_types)
         cube_rotations(self.feature_rotations)
 
@@ -332,7 +350,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         callback: Callable[[dict[str, Any]], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> DISCA:
-        """Sort subtomograms into structurally homogeneous clusters.
+        """Sort subtomograms into structurally homogeneous classes.
 
         Parameters
         ----------
@@ -416,7 +434,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             else:
                 self._m_step(t, entry, net, source, features, selection.labels, progress)
             logger.info(
-                "DISCA iteration %d: K=%d DDBI=%.4g label change=%s", t, selection.n_clusters,
+                "DISCA iteration %d: K=%d DDBI=%.4g label change=%s", t, selection.n_classes,
                 entry["ddbi"], "-" if entry["label_change"] is None else f"{entry['label_change']:.4f}",
             )  # fmt: skip
             if checkpoint is not None:
@@ -463,7 +481,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         selection = select_mixture(
             reduced, k_candidates=candidates, previous_labels=loop.labels,
             previous_covariance_type=previous_type, rng=rng,
-            min_cluster_size=self.min_cluster_size,
+            min_class_size=self.min_class_size,
             covariance_types=tuple(self.covariance_types), n_init=int(self.n_init),
         )  # fmt: skip
         score = ddbi(reduced, selection.labels)
@@ -472,7 +490,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         converged = False
         if loop.labels is not None:
             changed = float(np.mean(selection.labels != loop.labels))
-            same_k = selection.n_clusters == int(loop.labels.max()) + 1
+            same_k = selection.n_classes == int(loop.labels.max()) + 1
             trained = any(e.get("steps", 0) > 0 for e in loop.history)
             may_stop = t + 1 >= int(self.min_iter) and (trained or int(self.min_steps) == 0)
             converged = may_stop and same_k and changed < self.tol
@@ -487,7 +505,8 @@ class DISCA(ClusterMixin, BaseEstimator):
             "iteration": t,
             "candidate_bic": {str(k): v for k, v in selection.bic.items()},
             "candidates": selection.candidates,
-            "n_clusters": selection.n_clusters,
+            "n_classes": selection.n_classes,
+            "n_clusters": selection.n_classes,  # former key, kept for one release
             "covariance_type": selection.covariance_type,
             "warm_bic": selection.warm_bic,
             "fresh_bic": selection.fresh_bic,
@@ -513,15 +532,15 @@ class DISCA(ClusterMixin, BaseEstimator):
     ) -> None:
         """Train the network on ``labels`` (iteration ``t``); losses and time go to ``entry``."""
         device = next(net.trunk.parameters()).device
-        n_clusters = int(labels.max()) + 1
+        n_classes = int(labels.max()) + 1
         alpha = self.label_smoothing * self.label_smoothing_decay ** (t + 1)
         lr = self.learning_rate * self.learning_rate_decay ** (t + 1)
         start = time.perf_counter()
         before = _parameter_vector(net.trunk)
         head_loss = None
-        if net.head is None or net.head.n_clusters != n_clusters:
+        if net.head is None or net.head.n_classes != n_classes:
             net.head = YOPOHead(
-                n_clusters,
+                n_classes,
                 feature_dim=net.trunk.feature_dim,
                 init_generator=_cpu_generator(net.rng),
             ).to(device)
@@ -581,12 +600,26 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.labels_ = best.labels
         self.probabilities_ = best.probabilities
         self.features_ = best.features
-        self.n_clusters_ = int(best.labels.max()) + 1
+        self.n_classes_ = int(best.labels.max()) + 1
         self.ddbi_ = best.ddbi
         self.best_iteration_ = best.iteration
         self.history_ = loop.history
         self.n_iter_ = loop.iteration
         self.converged_ = loop.finished
+
+    def set_params(self, **params: Any) -> DISCA:
+        """scikit-learn's ``set_params``; the former ``min_cluster_size`` warns and maps."""
+        if "min_cluster_size" in params:
+            old = params.pop("min_cluster_size")
+            params["min_class_size"] = renamed_argument(
+                "min_cluster_size", "min_class_size", old, params.get("min_class_size")
+            )
+        return super().set_params(**params)
+
+    #: Deprecated aliases (one release): ``n_clusters_`` → ``n_classes_``,
+    #: ``min_cluster_size`` → ``min_class_size``.
+    n_clusters_ = renamed_property("n_clusters_", "n_classes_")
+    min_cluster_size = renamed_property("min_cluster_size", "min_class_size")
 
     # ------------------------------------------------------------------------ after fitting
     def _check_fitted(self) -> None:
@@ -610,12 +643,12 @@ class DISCA(ClusterMixin, BaseEstimator):
         return self._features(self.trunk_, source, device)
 
     def predict_proba(self, data: Any) -> np.ndarray:
-        """Cluster posteriors ``(N, n_clusters_)`` of new subtomograms (no training)."""
+        """Class posteriors ``(N, n_classes_)`` of new subtomograms (no training)."""
         features = self.transform(data)
         return self.mixture_.predict_proba(self.pca_.transform(features))
 
     def predict(self, data: Any) -> np.ndarray:
-        """0-based cluster ``(N,)`` of each subtomogram of a particle set or array."""
+        """0-based class ``(N,)`` of each subtomogram of a particle set or array."""
         return self.predict_proba(data).argmax(axis=1)
 
     def fit_predict(self, X: Any, y: None = None, **fit_options: Any) -> np.ndarray:
@@ -629,7 +662,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         meta = {
             "format": "cryomine-disca-1",
             "params": self.json_params(),
-            "n_clusters": self.n_clusters_,
+            "n_classes": self.n_classes_,
             "ddbi": self.ddbi_,
             "best_iteration": self.best_iteration_,
             "n_iter": self.n_iter_,
@@ -651,7 +684,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         meta, tensors, arrays = read_bundle(Path(path))
         if meta.get("format") != "cryomine-disca-1":
             raise InputError(f"{path}: not a saved DISCA model (format {meta.get('format')!r})")
-        params = dict(meta["params"])
+        params = rename_legacy_params(meta["params"])
         params["k_range"] = tuple(params["k_range"])
         # models saved before an option existed were fitted as the paper's specification
         # (no low-pass), with full covariances, no rotation averaging and z-scored input
@@ -673,12 +706,12 @@ class DISCA(ClusterMixin, BaseEstimator):
         model.pca_, model.mixture_ = fit_from_arrays("", arrays)
         model.labels_ = arrays["labels"]
         model.probabilities_ = arrays["probabilities"]
-        model.n_clusters_ = int(meta["n_clusters"])
+        model.n_classes_ = int(meta["n_classes"] if "n_classes" in meta else meta["n_clusters"])
         model.ddbi_ = float(meta["ddbi"])
         model.best_iteration_ = int(meta["best_iteration"])
         model.n_iter_ = int(meta["n_iter"])
         model.converged_ = bool(meta["converged"])
-        model.history_ = meta["history"]
+        model.history_ = with_class_counts(meta["history"])
         model.lowpass_fraction_ = meta.get("lowpass_fraction")
         model.fit_voxel_size_a_ = meta.get("fit_voxel_size_a")
         model.pretrained_record_ = meta.get("pretrained_record")

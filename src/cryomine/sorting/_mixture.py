@@ -1,4 +1,4 @@
-"""The E-step of DISCA: PCA, Gaussian mixtures for every candidate K, BIC, stable cluster ids."""
+"""The E-step of DISCA: PCA, Gaussian mixtures for every candidate K, BIC, stable class ids."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from cryomine._deprecation import renamed_argument, renamed_property
 from cryomine.errors import InputError
 
 __all__ = [
@@ -115,8 +116,11 @@ class MixtureParams:
     covariance_type: str = "full"
 
     @property
-    def n_clusters(self) -> int:
+    def n_classes(self) -> int:
+        """Number of components K."""
         return int(self.weights.shape[0])
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
     @classmethod
     def from_sklearn(cls, model: GaussianMixture) -> MixtureParams:
@@ -131,7 +135,7 @@ class MixtureParams:
     def to_sklearn(self) -> GaussianMixture:
         """A fitted :class:`~sklearn.mixture.GaussianMixture` with these parameters."""
         model = GaussianMixture(
-            n_components=self.n_clusters,
+            n_components=self.n_classes,
             covariance_type=self.covariance_type,
             reg_covar=REG_COVAR,
         )
@@ -188,7 +192,7 @@ class MixtureSelection:
         Whether the chosen fit is the warm-started one (``None`` without previous labels).
     rejected
         Candidate Ks for which no fit (of any covariance type or start) was eligible: each had
-        a component with fewer than ``min_cluster_size`` (soft) members.
+        a component with fewer than ``min_class_size`` (soft) members.
     candidates
         Every fit made, JSON-ready: ``k``, ``covariance``, ``start`` (``"warm"`` or
         ``"fresh"``), ``bic``, ``smallest`` (soft size of the smallest component) and
@@ -206,8 +210,11 @@ class MixtureSelection:
     candidates: list[dict[str, object]] = field(default_factory=list)
 
     @property
-    def n_clusters(self) -> int:
-        return self.params.n_clusters
+    def n_classes(self) -> int:
+        """Number of classes K of the chosen mixture."""
+        return self.params.n_classes
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
     @property
     def covariance_type(self) -> str:
@@ -215,16 +222,16 @@ class MixtureSelection:
 
 
 def _fit(
-    reduced: np.ndarray, n_clusters: int, covariance_type: str, **init: object
+    reduced: np.ndarray, n_classes: int, covariance_type: str, **init: object
 ) -> GaussianMixture:
     model = GaussianMixture(
-        n_components=n_clusters, covariance_type=covariance_type, reg_covar=REG_COVAR, **init
+        n_components=n_classes, covariance_type=covariance_type, reg_covar=REG_COVAR, **init
     )
     with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(reduced)
     for warning in caught:
-        logger.debug("mixture K=%d %s: %s", n_clusters, covariance_type, warning.message)
+        logger.debug("mixture K=%d %s: %s", n_classes, covariance_type, warning.message)
     return model
 
 
@@ -266,24 +273,35 @@ def _warm_init(
     }
 
 
-def match_labels(previous: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Hungarian matching of new cluster ids to previous ones.
+def match_labels(
+    previous: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int | None = None,
+    *,
+    n_clusters: int | None = None,
+) -> np.ndarray:
+    """Hungarian matching of new class ids to previous ones.
 
     Parameters
     ----------
     previous, labels
-        ``(N,)`` previous and new 0-based labels, both with ``n_clusters`` clusters.
+        ``(N,)`` previous and new 0-based labels, both with ``n_classes`` classes.
+    n_classes
+        Number of classes (``n_clusters=``: its deprecated former name).
 
     Returns
     -------
     numpy.ndarray
-        ``order`` of shape ``(n_clusters,)``: new cluster ``order[i]`` becomes cluster ``i``,
+        ``order`` of shape ``(n_classes,)``: new class ``order[i]`` becomes class ``i``,
         chosen to maximise the number of samples that keep their id.
     """
-    contingency = np.zeros((n_clusters, n_clusters), dtype=np.int64)
+    n_classes = renamed_argument("n_clusters", "n_classes", n_clusters, n_classes)
+    if n_classes is None:
+        raise TypeError("match_labels needs n_classes")
+    contingency = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(contingency, (previous, labels), 1)
     rows, cols = linear_sum_assignment(contingency, maximize=True)
-    order = np.empty(n_clusters, dtype=int)
+    order = np.empty(n_classes, dtype=int)
     order[rows] = cols
     return order
 
@@ -295,14 +313,15 @@ def select_mixture(
     previous_labels: np.ndarray | None = None,
     previous_covariance_type: str | None = None,
     rng: np.random.Generator,
-    min_cluster_size: int | None = None,
+    min_class_size: int | None = None,
     covariance_types: Sequence[str] = ("full",),
     n_init: int = 1,
+    min_cluster_size: int | None = None,
 ) -> MixtureSelection:
     """Fit Gaussian mixtures for every candidate K and covariance type; keep the lowest BIC.
 
     The covariance model is chosen together with K by BIC, as mclust does. Only fits whose
-    every component holds at least ``min_cluster_size`` samples (soft count ``weight · N``) are
+    every component holds at least ``min_class_size`` samples (soft count ``weight · N``) are
     eligible: a ``d``-dimensional component estimated from ``d`` or fewer samples is degenerate
     (its likelihood is bounded only by ``reg_covar``) and BIC then rewards ever more tiny
     clusters (measured in ``docs/disca.md``). For each (K, covariance type) the best *eligible*
@@ -325,12 +344,14 @@ def select_mixture(
         reported at it (default: the first of ``covariance_types``).
     rng
         Source of the random starts.
-    min_cluster_size
+    min_class_size
         Smallest eligible component (samples); ``None``: ``d + 1``.
     covariance_types
         Covariance models to try (:data:`COVARIANCE_TYPES`); DISCA's specification uses full.
     n_init
         Fresh (k-means initialised) starts per K and covariance type, each with its own seed.
+    min_cluster_size
+        Deprecated former name of ``min_class_size`` (``FutureWarning``).
 
     Returns
     -------
@@ -338,7 +359,10 @@ def select_mixture(
     """
     reduced = np.asarray(reduced, dtype=np.float64)
     n_samples, dim = reduced.shape
-    smallest = dim + 1 if min_cluster_size is None else int(min_cluster_size)
+    min_class_size = renamed_argument(
+        "min_cluster_size", "min_class_size", min_cluster_size, min_class_size
+    )
+    smallest = dim + 1 if min_class_size is None else int(min_class_size)
     types = check_covariance_types(covariance_types)
     if int(n_init) < 1:
         raise InputError(f"n_init {n_init!r}: expected a positive number of starts")
@@ -366,17 +390,17 @@ def select_mixture(
             if warm_k is not None and previous_labels is not None
             else None
         )
-        for n_clusters in candidates:
+        for n_classes in candidates:
             starts: list[tuple[str, dict[str, object]]] = [
                 ("fresh", {"random_state": int(rng.integers(2**31 - 1))}) for _ in range(n_init)
             ]
-            if warm is not None and n_clusters == len(warm["weights_init"]):
+            if warm is not None and n_classes == len(warm["weights_init"]):
                 starts.append(("warm", dict(warm)))
             for start, init in starts:
-                model = _fit(reduced, n_clusters, covariance_type, **init)
+                model = _fit(reduced, n_classes, covariance_type, **init)
                 size = float(model.weights_.min()) * n_samples
                 records.append({
-                    "k": n_clusters, "covariance": covariance_type, "start": start,
+                    "k": n_classes, "covariance": covariance_type, "start": start,
                     "bic": float(model.bic(reduced)), "smallest": size,
                     "eligible": size >= smallest,
                 })  # fmt: skip
@@ -413,7 +437,7 @@ def select_mixture(
     labels = params.predict_proba(reduced).argmax(axis=1)
     params = params.reordered(np.unique(labels))  # drop empty components
     labels = params.predict_proba(reduced).argmax(axis=1)
-    if previous_labels is not None and params.n_clusters == previous_k:
+    if previous_labels is not None and params.n_classes == previous_k:
         params = params.reordered(match_labels(previous_labels, labels, previous_k))
     probabilities = params.predict_proba(reduced)
     return MixtureSelection(

@@ -54,6 +54,7 @@ import torch
 from scipy.spatial.transform import Rotation
 from sklearn.exceptions import ConvergenceWarning
 
+from cryomine._deprecation import renamed_property
 from cryomine._device import resolve_device
 from cryomine.averaging import align_to_references, lowpass, particle_mask
 from cryomine.errors import InputError
@@ -68,6 +69,7 @@ from cryomine.sorting._patterns import (
     split_members,
 )
 from cryomine.sorting._persist import read_bundle, write_bundle
+from cryomine.sorting._state import with_class_counts
 
 __all__ = ["MPP"]
 
@@ -111,8 +113,8 @@ class MPP:
     --------------------------
     labels_
         ``(N,)`` 0-based class of each particle (classes numbered by decreasing size).
-    n_clusters_
-        Number of classes found.
+    n_classes_
+        Number of classes found (``n_clusters_``: deprecated alias).
     scores_
         ``(N, K)`` constrained correlation of each particle with each class's other-half map.
     rotations_, shifts_zyx_
@@ -160,6 +162,9 @@ class MPP:
         self.wiener_constant = wiener_constant
         self.random_state = random_state
         self.device = device
+
+    #: Deprecated alias (one release) of ``n_classes_``.
+    n_clusters_ = renamed_property("n_clusters_", "n_classes_")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments (scikit-learn convention)."""
@@ -223,7 +228,7 @@ class MPP:
             state.history.append(entry)
             state.iteration += 1
             logger.info("iteration %d: K=%d sizes %s changed %.3f %s", state.iteration,
-                        entry["n_clusters"], entry["sizes"], entry["label_change"],
+                        entry["n_classes"], entry["sizes"], entry["label_change"],
                         entry["events"])  # fmt: skip
             if checkpoint is not None:
                 _write_state(checkpoint, self.get_params(), state)
@@ -257,7 +262,8 @@ class MPP:
         if not patterns:
             raise InputError("init_labels: no class has 2 or more particles")
         history = [{
-            "iteration": -1, "event": "initial patterns", "n_clusters": len(patterns),
+            "iteration": -1, "event": "initial patterns", "n_classes": len(patterns),
+            "n_clusters": len(patterns),  # former key, kept for one release
             "sizes": [int(np.sum(start == k)) for k in sorted(patterns)],
             "timings_s": {"initial": time.perf_counter() - t0},
         }]  # fmt: skip
@@ -303,7 +309,8 @@ class MPP:
                 stable = False
         entry: dict[str, Any] = {
             "iteration": state.iteration,
-            "n_clusters": len(state.patterns),
+            "n_classes": len(state.patterns),
+            "n_clusters": len(state.patterns),  # former key, kept for one release
             "pattern_ids": sorted(state.patterns),
             "sizes": [int(np.sum(labels == ids.index(i))) for i in sorted(state.patterns)],
             "label_change": changed,
@@ -454,7 +461,7 @@ class MPP:
         n = ctx.volumes.shape[0]
         rows = np.arange(n)
         self.labels_ = rank[labels]
-        self.n_clusters_ = len(order)
+        self.n_classes_ = len(order)
         self.scores_ = scores[:, order]
         self.rotations_ = Rotation.from_quat(quats[rows, labels])
         self.shifts_zyx_ = shifts[rows, labels]
@@ -604,7 +611,8 @@ def _read_state(path: Path, params: dict[str, Any], n: int, device: torch.device
     }  # fmt: skip
     least = meta["least_change"]
     return _State(
-        patterns, arrays["labels"].astype(np.int64), meta["next_id"], meta["history"],
+        patterns, arrays["labels"].astype(np.int64), meta["next_id"],
+        with_class_counts(meta["history"]),
         label_ids=list(meta["label_ids"]), tried=set(meta["tried"]), pending=list(meta["pending"]),
         iteration=meta["iteration"], least_change=math.inf if least is None else least,
         plateau=meta["plateau"], converged=meta["converged"],

@@ -49,7 +49,7 @@ def class_averages(model: MPP, voxel_size_a: float) -> list[ClassAverage]:
     maps, their FSC (soft-masked, as ``cryomine average``) and its members' alignments."""
     mask = particle_mask(model.half_maps_.shape[-1])
     results = []
-    for k in range(model.n_clusters_):
+    for k in range(model.n_classes_):
         members = model.labels_ == k
         half_maps = model.half_maps_[k]
         freqs, fsc = fourier_shell_correlation(
@@ -123,10 +123,10 @@ def write_mpp_run(
             table = pd.concat(rows).loc[particles.table.index]
             write_particles(output / "particles.star", table.reset_index(drop=True))
             atomic_write_text(output / "history.json", json.dumps(model.history_, indent=1) + "\n")
-        counts = np.bincount(model.labels_, minlength=model.n_clusters_)
+        counts = np.bincount(model.labels_, minlength=model.n_classes_)
         record.results.update({
             "method": "mpp", "n_particles": int(model.labels_.size),
-            "n_clusters": model.n_clusters_, "class_sizes": counts.tolist(),
+            "n_classes": model.n_classes_, "class_sizes": counts.tolist(),
             "resolution_a": [None if math.isinf(r.resolution_a) else r.resolution_a
                              for r in averages],
             "pattern_origins": model.pattern_origins_, "n_iter": model.n_iter_,

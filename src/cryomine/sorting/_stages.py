@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
+from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting._mixture import COVARIANCE_TYPES, fit_pca, select_mixture
 
@@ -107,7 +108,7 @@ def split_test(
                 eligible[int(record["k"])].append(float(record["bic"]))  # type: ignore[arg-type]
         row["bic_one"] = min(eligible[1]) if eligible[1] else None
         row["bic_two"] = min(eligible[2]) if eligible[2] else None
-        row["homogeneous"] = selection.n_clusters == 1
+        row["homogeneous"] = selection.n_classes == 1
         tests.append(row)
     return tests
 
@@ -133,9 +134,11 @@ class StagesResult:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def n_clusters(self) -> int:
+    def n_classes(self) -> int:
         """Number of classes K."""
         return int(self.class_stage.size)
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
 
 def sort_in_stages(
@@ -220,7 +223,7 @@ class StagedSorter(ClusterMixin, BaseEstimator):
     the estimator's ``features_`` when it has them (DISCA), else the features of the shipped
     pretrained YOPO trunk (:func:`cryomine.sorting._pretrain.pretrained_features`).
 
-    Attributes (after ``fit``): ``labels_`` ``(N,)``, ``n_clusters_``, ``class_stage_``
+    Attributes (after ``fit``): ``labels_`` ``(N,)``, ``n_classes_``, ``class_stage_``
     ``(K,)`` (1-based), ``stages_`` (the stage records of :class:`StagesResult`),
     ``estimators_`` (the fitted estimator of each stage).
     """
@@ -241,6 +244,9 @@ class StagedSorter(ClusterMixin, BaseEstimator):
         self.n_init = n_init
         self.random_state = random_state
         self.device = device
+
+    #: Deprecated alias (one release) of ``n_classes_``.
+    n_clusters_ = renamed_property("n_clusters_", "n_classes_")
 
     def fit(self, X: Any, y: None = None) -> StagedSorter:
         """Sort ``X`` (a ParticleSet or an ``(N, S, S, S)`` array) in stages."""
@@ -266,7 +272,7 @@ class StagedSorter(ClusterMixin, BaseEstimator):
                           "random_state": self.random_state},
         )  # fmt: skip
         self.labels_ = result.labels
-        self.n_clusters_ = result.n_clusters
+        self.n_classes_ = result.n_classes
         self.class_stage_ = result.class_stage
         self.stages_ = result.stages
         return self

@@ -14,7 +14,15 @@ from cryomine.sorting._mixture import MixtureParams, PCAProjection
 from cryomine.sorting._persist import arrays_from_fit, fit_from_arrays, read_bundle, write_bundle
 from cryomine.sorting._yopo import YOPO, YOPOHead
 
-__all__ = ["BestFit", "LoopState", "Trainables", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "BestFit",
+    "LoopState",
+    "Trainables",
+    "read_checkpoint",
+    "rename_legacy_params",
+    "with_class_counts",
+    "write_checkpoint",
+]
 
 
 @dataclass
@@ -64,6 +72,23 @@ class Trainables:
         return self.optimizer
 
 
+def rename_legacy_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of saved DISCA params (model or checkpoint JSON) with former names renamed."""
+    params = dict(params)
+    if "min_cluster_size" in params:
+        params.setdefault("min_class_size", params.pop("min_cluster_size"))
+    return params
+
+
+def with_class_counts(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``history`` with ``n_classes`` in every entry that has only its former name
+    ``n_clusters`` (entries written before the rename), in place; returns ``history``."""
+    for entry in history:
+        if "n_clusters" in entry and "n_classes" not in entry:
+            entry["n_classes"] = entry["n_clusters"]
+    return history
+
+
 def write_checkpoint(path: Path, params: dict[str, Any], loop: LoopState, net: Trainables) -> None:
     """Write everything needed to continue the run to directory ``path`` (atomically replaced)."""
     best = loop.best
@@ -76,7 +101,7 @@ def write_checkpoint(path: Path, params: dict[str, Any], loop: LoopState, net: T
         "finished": loop.finished,
         "history": loop.history,
         "numpy_rng": net.rng.bit_generator.state,
-        "head_clusters": net.head.n_clusters if net.head is not None else 0,
+        "head_clusters": net.head.n_classes if net.head is not None else 0,
         "best_ddbi": best.ddbi,
         "best_iteration": best.iteration,
     }
@@ -111,7 +136,7 @@ def read_checkpoint(
     ``resumable``) or for another number of subtomograms.
     """
     meta, tensors, arrays = read_bundle(path)
-    saved = meta["params"]
+    saved = rename_legacy_params(meta["params"])
     different = sorted(k for k in params if k not in resumable and saved.get(k) != params[k])
     if different:
         raise InputError(
@@ -141,7 +166,7 @@ def read_checkpoint(
         m_step_pending=bool(meta["m_step_pending"]),
         finished=bool(meta["finished"]),
         probe_features=arrays.get("probe_features"),
-        history=meta["history"],
+        history=with_class_counts(meta["history"]),
         best=BestFit(
             ddbi=float(meta["best_ddbi"]),
             iteration=int(meta["best_iteration"]),

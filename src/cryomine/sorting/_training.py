@@ -36,10 +36,10 @@ def categorical_hinge(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return torch.clamp(negative - positive + 1.0, min=0.0).mean()
 
 
-def smoothed_targets(labels: np.ndarray, n_clusters: int, alpha: float) -> torch.Tensor:
+def smoothed_targets(labels: np.ndarray, n_classes: int, alpha: float) -> torch.Tensor:
     """``(N, K)`` float32 targets ``(1 - alpha)·onehot(labels) + alpha / K``."""
-    onehot = np.eye(n_clusters, dtype=np.float32)[np.asarray(labels)]
-    return torch.from_numpy((1.0 - alpha) * onehot + alpha / n_clusters)
+    onehot = np.eye(n_classes, dtype=np.float32)[np.asarray(labels)]
+    return torch.from_numpy((1.0 - alpha) * onehot + alpha / n_classes)
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
@@ -152,7 +152,7 @@ def train_head(
     head.train()
     optimizer = torch.optim.NAdam(head.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
     inputs = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
-    targets = smoothed_targets(labels, head.n_clusters, alpha).to(device)
+    targets = smoothed_targets(labels, head.n_classes, alpha).to(device)
     mean_loss = float("nan")
     for _ in range(epochs):
         losses = []
@@ -194,7 +194,7 @@ def train_epoch(
     head.train()
     trunk.generator = generator
     n = source.n
-    targets = smoothed_targets(labels, head.n_clusters, alpha)
+    targets = smoothed_targets(labels, head.n_classes, alpha)
     losses = []
     done = 0
     for batch in _batches(2 * n, batch_size, rng):

@@ -2,7 +2,7 @@
 
 Ten valid 3x3x3 convolutions, each followed by ELU and batch normalisation, with a global max pool
 after every block; the pooled vectors are concatenated, normalised and mapped linearly to a
-1024-value feature. A replaceable linear head maps features to cluster scores.
+1024-value feature. A replaceable linear head maps features to class scores.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cryomine._deprecation import renamed_argument, renamed_property
 from cryomine.errors import InputError
 
 __all__ = ["MIN_BOX_SIZE", "YOPO", "YOPOHead", "yopo_channels"]
@@ -128,23 +129,30 @@ class YOPO(nn.Module):
 
 
 class YOPOHead(nn.Module):
-    """Linear(feature_dim → K) cluster head; ``forward`` gives logits ``(B, K)`` (no softmax).
+    """Linear(feature_dim → K) class head; ``forward`` gives logits ``(B, K)`` (no softmax).
 
     Orthogonally initialised (from ``init_generator``, a CPU generator, if given), zero bias.
+    ``n_clusters`` (argument and attribute) is the deprecated former name of ``n_classes``.
     """
 
     def __init__(
         self,
-        n_clusters: int,
+        n_classes: int | None = None,
         *,
         feature_dim: int = 1024,
         init_generator: torch.Generator | None = None,
+        n_clusters: int | None = None,
     ) -> None:
         super().__init__()
-        self.linear = nn.Linear(feature_dim, n_clusters)
+        n_classes = renamed_argument("n_clusters", "n_classes", n_clusters, n_classes)
+        if n_classes is None:
+            raise TypeError("YOPOHead needs n_classes")
+        self.linear = nn.Linear(feature_dim, n_classes)
         nn.init.orthogonal_(self.linear.weight, generator=init_generator)
         nn.init.zeros_(self.linear.bias)
-        self.n_clusters = int(n_clusters)
+        self.n_classes = int(n_classes)
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(features)

@@ -43,7 +43,7 @@ def test_k_is_chosen_by_the_shared_mixture_selection(baseline_set, monkeypatch) 
 
     def spy(reduced, **options):
         selection = real(reduced, **options)
-        calls.append((reduced.shape, list(options["k_candidates"]), selection.n_clusters))
+        calls.append((reduced.shape, list(options["k_candidates"]), selection.n_classes))
         return selection
 
     monkeypatch.setattr(cryomine.sorting, "select_mixture", spy)
@@ -51,10 +51,12 @@ def test_k_is_chosen_by_the_shared_mixture_selection(baseline_set, monkeypatch) 
         baseline_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
         device="cpu", random_state=0,
     )  # fmt: skip
-    assert calls == [((9, 4), [2, 3, 4], result.n_clusters)]
+    assert calls == [((9, 4), [2, 3, 4], result.n_classes)]
     assert result.codes.shape == (9, 32)
     assert set(result.bic) == {2, 3, 4}
-    assert np.unique(result.labels).size == result.n_clusters
+    assert np.unique(result.labels).size == result.n_classes
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert result.n_clusters == result.n_classes
     again = autoencoder_cluster(
         baseline_set.volumes, k_range=(2, 4), epochs=2, batch_size=4, pca_components=4,
         device="cpu", random_state=0,

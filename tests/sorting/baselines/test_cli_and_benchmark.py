@@ -58,7 +58,7 @@ def test_autoencoder_verb_writes_a_run_dir(baseline_particle_set: Path, tmp_path
     table = read_particles(out / "particles.star")
     record = json.loads((out / "run.json").read_text())
     assert table["rlnClassNumber"].min() == 1
-    assert table["rlnClassNumber"].nunique() == record["results"]["n_clusters"]
+    assert table["rlnClassNumber"].nunique() == record["results"]["n_classes"]
     assert np.load(out / "codes.npy").shape == (len(table), 32)
 
 

@@ -53,9 +53,11 @@ def test_estimator_contract(raw_and_zscored) -> None:  # type: ignore[no-untyped
     assert model.fit(volumes, None) is model
     n = len(volumes)
     assert model.labels_.shape == (n,) and model.labels_.dtype == np.int64
-    assert model.probabilities_.shape == (n, model.n_clusters_)
-    assert 2 <= model.n_clusters_ <= 5 and set(model.bic_) <= {2, 3, 4, 5}
-    assert np.all(np.diff(model.means_) > 0)  # clusters numbered by increasing scale
+    assert model.probabilities_.shape == (n, model.n_classes_)
+    assert 2 <= model.n_classes_ <= 5 and set(model.bic_) <= {2, 3, 4, 5}
+    with pytest.warns(FutureWarning, match="n_clusters_ is deprecated; use n_classes_"):
+        assert model.n_clusters_ == model.n_classes_
+    assert np.all(np.diff(model.means_) > 0)  # classes numbered by increasing scale
     np.testing.assert_array_equal(model.predict(volumes), model.labels_)
     np.testing.assert_array_equal(model.fit_predict(volumes), model.labels_)  # ClusterMixin
     np.testing.assert_allclose(
@@ -87,7 +89,7 @@ def test_verb_reads_the_raw_values_and_writes_a_run_dir(tmp_path: Path) -> None:
     table = read_particles(out / "particles.star")
     record = json.loads((out / "run.json").read_text())
     assert record["command"] == "baseline scale"
-    assert table["rlnClassNumber"].nunique() == record["results"]["n_clusters"]
+    assert table["rlnClassNumber"].nunique() == record["results"]["n_classes"]
     assert homogeneity_score(table["cmTrueClass"], table["rlnClassNumber"]) > 0.9
     assert np.all((table["cmScore"] > 0) & (table["cmScore"] <= 1))
     log_std = np.load(out / "log_std.npy")

@@ -23,7 +23,9 @@ def test_assigns_each_subtomogram_to_its_structure(baseline_set) -> None:
     # The assigned reference wins clearly at this SNR.
     runner_up = np.sort(result.scores, axis=1)[:, -2]
     assert np.all(result.best_scores - runner_up > 0.05)
-    assert result.n_clusters == 3
+    assert result.n_classes == 3
+    with pytest.warns(FutureWarning, match="n_clusters is deprecated; use n_classes"):
+        assert result.n_clusters == 3
     # 60° grid, one 30° lattice about 2 hits, a 15° polish of the best
     assert result.n_rotations_scored == 69 + 2 * 33 + 19
 

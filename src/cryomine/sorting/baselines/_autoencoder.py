@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting.baselines._data import as_subtomogram_array
 
@@ -187,8 +188,9 @@ class AutoencoderResult:
         ``(N,)`` int64 0-based k-means cluster of each subtomogram.
     codes
         ``(N, code_size)`` float32 codes.
-    n_clusters
-        K chosen by the mixture + BIC selection (the number of k-means clusters).
+    n_classes
+        K chosen by the mixture + BIC selection (the number of k-means clusters);
+        ``n_clusters``: deprecated alias.
     bic
         BIC of the best mixture for each candidate K.
     mixture_labels
@@ -206,13 +208,15 @@ class AutoencoderResult:
 
     labels: np.ndarray
     codes: np.ndarray
-    n_clusters: int
+    n_classes: int
     bic: dict[int, float]
     mixture_labels: np.ndarray
     losses: list[float]
     model: ConvAutoencoder
     timings_s: dict[str, float] = field(default_factory=dict)
     lowpass_fraction: float | None = None
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
     def encode(self, subtomograms: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Codes ``(N, code_size)`` of ``(N, S, S, S)`` subtomograms, filtered and z-scored as in
@@ -316,25 +320,25 @@ def autoencoder_cluster(
     if float(codes.std(axis=0).max()) <= 1e-6 * max(1.0, float(np.abs(codes).max())):
         # Degenerate network: one code for everything. One cluster; no mixture to fit.
         logger.warning("autoencoder: every subtomogram got the same code; reporting one class")
-        n_clusters, bic = 1, {}
+        n_classes, bic = 1, {}
         labels = np.zeros(len(codes), dtype=np.int64)
         mixture_labels = labels
     else:
         reduced = fit_pca(codes, min(pca_components, code_size)).transform(codes)
         selection = select_mixture(reduced, k_candidates=candidates, rng=rng)
-        n_clusters, bic = selection.n_clusters, selection.bic
+        n_classes, bic = selection.n_classes, selection.bic
         mixture_labels = selection.labels.astype(np.int64)
         with threadpool_limits(1):
             kmeans = KMeans(
-                n_clusters=n_clusters, n_init=10, random_state=int(rng.integers(2**31 - 1))
+                n_clusters=n_classes, n_init=10, random_state=int(rng.integers(2**31 - 1))
             )
             labels = kmeans.fit_predict(codes.astype(np.float64)).astype(np.int64)
     cluster_s = time.perf_counter() - start
-    logger.info("autoencoder: K = %d (BIC), final loss %.4f", n_clusters, losses[-1])
+    logger.info("autoencoder: K = %d (BIC), final loss %.4f", n_classes, losses[-1])
     return AutoencoderResult(
         labels=labels,
         codes=codes,
-        n_clusters=int(n_clusters),
+        n_classes=int(n_classes),
         bic=bic,
         mixture_labels=mixture_labels,
         losses=losses,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
+from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 
 __all__ = ["ScaleMixture", "subtomogram_log_std"]
@@ -102,7 +103,7 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
     Parameters
     ----------
     k_range
-        Inclusive ``(min, max)`` candidate numbers of clusters (as the other baselines).
+        Inclusive ``(min, max)`` candidate numbers of classes (as the other baselines).
     k_candidates
         Explicit candidate Ks; overrides ``k_range``.
     random_state
@@ -113,12 +114,13 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
     log_std_ : ndarray of float64, shape (N,)
         ``log`` of each training subtomogram's standard deviation.
     labels_ : ndarray of int64, shape (N,)
-        0-based cluster of each subtomogram; clusters are numbered by increasing mean scale.
-    n_clusters_ : int
-        Number of clusters chosen (lowest BIC among eligible fits).
-    probabilities_ : ndarray of float64, shape (N, n_clusters_)
+        0-based class of each subtomogram; classes are numbered by increasing mean scale.
+    n_classes_ : int
+        Number of classes chosen (lowest BIC among eligible fits); ``n_clusters_``: deprecated
+        alias.
+    probabilities_ : ndarray of float64, shape (N, n_classes_)
         Mixture posteriors.
-    means_ : ndarray of float64, shape (n_clusters_,)
+    means_ : ndarray of float64, shape (n_classes_,)
         Mean ``log std`` of each component (increasing).
     bic_ : dict of int to float
         BIC of the best fit per candidate K.
@@ -126,7 +128,7 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
     Examples
     --------
     >>> model = ScaleMixture(k_range=(2, 10), random_state=0).fit(volumes)  # doctest: +SKIP
-    >>> model.n_clusters_, model.labels_[:5]  # doctest: +SKIP
+    >>> model.n_classes_, model.labels_[:5]  # doctest: +SKIP
     """
 
     def __init__(
@@ -152,6 +154,9 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
             raise InputError(f"candidate K {candidates}: expected integers >= 1")
         return candidates
 
+    #: Deprecated alias (one release) of ``n_classes_``.
+    n_clusters_ = renamed_property("n_clusters_", "n_classes_")
+
     def fit(self, X: Any, y: Any = None) -> ScaleMixture:
         """Fit on subtomograms ``X`` (see :func:`subtomogram_log_std` for the accepted inputs).
 
@@ -172,12 +177,12 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
         self.log_std_ = log_std
         self.probabilities_ = params.predict_proba(log_std[:, None])
         self.labels_ = self.probabilities_.argmax(axis=1).astype(np.int64)
-        self.n_clusters_ = int(params.n_clusters)
+        self.n_classes_ = int(params.n_classes)
         self.means_ = np.asarray(params.means[:, 0], dtype=np.float64)
         self.bic_ = {int(k): float(v) for k, v in selection.bic.items()}
         logger.info(
             "scale-only control: K = %d from %d subtomograms (log std %.3f .. %.3f)",
-            self.n_clusters_,
+            self.n_classes_,
             log_std.size,
             float(log_std.min()),
             float(log_std.max()),
@@ -185,7 +190,7 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """0-based cluster ``(N,)`` of new subtomograms under the fitted mixture."""
+        """0-based class ``(N,)`` of new subtomograms under the fitted mixture."""
         if not hasattr(self, "mixture_"):
             raise InputError("ScaleMixture: call fit before predict")
         log_std = subtomogram_log_std(X)

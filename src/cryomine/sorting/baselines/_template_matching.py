@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting.baselines._data import as_reference_stack, as_subtomogram_array
 
@@ -72,9 +73,11 @@ class TemplateMatchingResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
-    def n_clusters(self) -> int:
+    def n_classes(self) -> int:
         """Number of references that received at least one subtomogram."""
         return int(np.unique(self.labels).size)
+
+    n_clusters = renamed_property("n_clusters", "n_classes")
 
     @property
     def best_scores(self) -> np.ndarray:
