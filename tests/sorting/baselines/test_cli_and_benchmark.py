@@ -103,7 +103,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     assert cells["template-matching"]["n_scored"] == 3 and cells["autoencoder"]["n_scored"] == 6
     assert cells["template-matching"]["metrics"]["n_particles"] == 3
     markdown = (tmp_path / "sorting_table1.md").read_text()
-    assert "| Template matching K |" in markdown and "(0.7013)" in markdown
+    assert "| Template matching (true references) K |" in markdown and "(0.7013)" in markdown
     capsys.readouterr()
     bench.main(argv)  # every cell exists: nothing is recomputed
     assert capsys.readouterr().out.count("skip ") == 2
