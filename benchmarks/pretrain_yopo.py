@@ -136,7 +136,7 @@ its natural box is {settings["structure_box_range"][0]}–{settings["structure_b
 {per_voxel}
 
 ## Measured
-What it changes in DISCA, on tuning and validation structures it never saw: docs/disca.md
+What it changes in DISCA, on tuning and validation structures it never saw: docs/disca_measurements.md
 ("Pretrained network").
 """
 

@@ -1,6 +1,6 @@
 """DISCA on simulated data: the right K with high homogeneity, after training.
 
-Two cases (docs/disca.md, "Tested"), both with the default (``cryomine``) preset at width 0.25,
+Two cases (docs/disca_measurements.md, "Tested"), both with the default (``cryomine``) preset at width 0.25,
 candidate K 2..6, 24³ subtomograms, SNR 0.1, ±60° wedge, random pose and ±2 voxel shifts:
 
 - tuning structures (70S ribosome 4v4r, 20S proteasome 3j9i, RuBisCO 1bxn) x 60 at 13 Å, seed 0;
@@ -69,7 +69,7 @@ def test_finds_three_tuning_structures_after_training(
     _assert_trained(sorted_three)
     metrics = sorting_metrics(truth, sorted_three.labels_)
     # 4: BIC ties (13,217 vs 13,222 at seed 0) and splits the 20S proteasome, still pure;
-    # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca.md, "Pretrained network")
+    # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca_measurements.md, "Pretrained network: measured")
     assert sorted_three.n_classes_ in (3, 4)
     assert metrics.homogeneity >= 0.9
     assert metrics.completeness >= 0.8  # at most one structure split, into two large parts

@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 #: specification of ../shared/docs/DISCA.md exactly (no input filter, full covariances and no
 #: smallest-class rule, one epoch per iteration at lr 1e-5 in batches of 64, stop when fewer
 #: than 0.1 % of labels change). Each departure of ``cryomine`` is listed with the measurement
-#: behind it in docs/disca.md ("The cryomine preset").
+#: behind it in docs/disca_measurements.md ("The cryomine preset: the measurements").
 PRESETS: dict[str, dict[str, Any]] = {
     "cryomine": {
         "width": 0.25, "pretrained": "builtin",

@@ -324,7 +324,7 @@ def select_mixture(
     every component holds at least ``min_class_size`` samples (soft count ``weight · N``) are
     eligible: a ``d``-dimensional component estimated from ``d`` or fewer samples is degenerate
     (its likelihood is bounded only by ``reg_covar``) and BIC then rewards ever more tiny
-    clusters (measured in ``docs/disca.md``). For each (K, covariance type) the best *eligible*
+    clusters (measured in ``docs/disca_measurements.md``). For each (K, covariance type) the best *eligible*
     start is kept, so an eligible warm fit never loses to an ineligible fresh one. If no fit is
     eligible, the lowest BIC of all wins (with a warning).
 
