@@ -4,7 +4,8 @@ Issue #13's evidence for ``cryomine sort --stages``. Data: three abundant struct
 (``--abundant``, ``--per-class`` each) and one rare structure (``--rare``, ``--rare-count``
 particles, e.g. 24 of 474 = 5 %), 24³ at 16 Å, ±60°, projection noise model (``fourier``),
 z-scored, each subtomogram at exactly the SNR. Per SNR and seed: one sort in ``--stages``
-stages (:class:`cryomine.sorting.StagedSorter` around DISCA ``--preset cryomine``); stage 1 *is*
+stages (:class:`cryomine.sorting.StagedSorter` around DISCA ``--preset``, by default
+``cryomine``; ``--random-weights`` starts it from random weights); stage 1 *is*
 the single-stage sort, so both rows come from one run. Reported: K, homogeneity, the rare
 structure's recall (the largest share of its particles in one class) and purity (that class's
 share of the rare structure), per stage. Tuning structures only (BENCHMARKS.md §6). Cells are
@@ -59,9 +60,10 @@ def run_cell(args: argparse.Namespace, snr: float, seed: int) -> dict[str, Any]:
     keep.sort()
     volumes = np.concatenate(list(sim.iter_subtomograms()))[keep]
     truth = truth_all[keep]
+    weights = {"pretrained": None} if args.random_weights else {}
     sorter = StagedSorter(
-        DISCA.from_preset("cryomine", voxel_size_a=args.voxel_size, device=args.device,
-                          random_state=seed, max_iter=args.max_iter),
+        DISCA.from_preset(args.preset, voxel_size_a=args.voxel_size, device=args.device,
+                          random_state=seed, max_iter=args.max_iter, **weights),
         stages=args.stages, random_state=seed, device=args.device,
     )  # fmt: skip
     start = time.perf_counter()
@@ -87,6 +89,13 @@ def run_cell(args: argparse.Namespace, snr: float, seed: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _variant(args: argparse.Namespace) -> str:
+    """File-name suffix of a non-default sorter: ``""``, ``"_paper"``, ``"_random"``..."""
+    return ("" if args.preset == "cryomine" else f"_{args.preset}") + (
+        "_random" if args.random_weights else ""
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -98,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     add("--seeds", default="0")
     add("--stages", type=int, default=2)
     add("--max-iter", type=int, default=20, help="DISCA iterations per stage")
+    add("--preset", default="cryomine", help="DISCA preset of every stage")
+    add("--random-weights", action="store_true", help="start DISCA from random weights")
     add("--voxel-size", type=float, default=16.0)
     add("--device", default="auto")
     add("--out-dir", type=Path, default=Path(__file__).parent / "results" / "stages")
@@ -113,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     for snr in [float(s) for s in args.snrs.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             name = (f"{'-'.join(args.abundant)}_{args.rare}x{args.rare_count}_per{args.per_class}"
-                    f"_snr{snr:g}_seed{seed}_stages{args.stages}.json")  # fmt: skip
+                    f"_snr{snr:g}_seed{seed}_stages{args.stages}{_variant(args)}.json")  # fmt: skip
             path = args.out_dir / "cells" / name
             if path.exists():
                 print(f"skip {name} (exists)", flush=True)
@@ -133,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# Multi-stage sorting: a rare class", "", f"`{command}`", "",
         f"Abundant: {', '.join(args.abundant)} × {args.per_class}; rare: {args.rare} × "
-        f"{args.rare_count}. DISCA --preset cryomine in each stage, at most {args.max_iter} "
+        f"{args.rare_count}. DISCA --preset {args.preset}"
+        + (" from random weights" if args.random_weights else "")
+        + f" in each stage, at most {args.max_iter} "
         "iterations. Rare recall: largest share of the rare structure's particles in one class; "
         "purity: that class's share of the rare structure.", "",
         "| SNR | seed | sort | K | homogeneity | rare recall | rare purity | wall (s) |",
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{values['rare']['purity']:.2f} | {cell['wall_s']:.0f} |"
             )
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"rare_{args.rare}x{args.rare_count}"
+    stem = f"rare_{args.rare}x{args.rare_count}{_variant(args)}"
     (args.out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (args.out_dir / f"{stem}.json").write_text(
         json.dumps({"command": command, "cells": cells}, indent=1, default=int) + "\n"
