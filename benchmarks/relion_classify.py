@@ -62,6 +62,7 @@ are skipped, so an interrupted run resumes. Examples::
     python benchmarks/relion_classify.py --sizes 3x10 --snrs 0.1 --iter 2 --out-dir /tmp/relion
     python benchmarks/relion_classify.py --sizes 3x60 --snrs 0.1,0.03 --seeds 0
     python benchmarks/relion_classify.py --sizes 3x60,5x100 --snrs 0.1,0.03 --seeds 0 --threads 2
+    python benchmarks/relion_classify.py --summary-only --healpix-order 1 --offset-step 2
 """
 
 from __future__ import annotations
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--voxel-size", type=float, default=16.0, help="voxel size, Å")
     add("--out-dir", type=Path, default=RESULTS)
     add("--keep-work", action="store_true", help="keep RELION's working directory")
+    add("--summary-only", action="store_true", help="tabulate the cells there are, run none")
     add("--work-root", type=Path, default=None, help="where the working directories go")
     args = parser.parse_args(argv)
     args.structures = [s.strip() for s in args.structures.split(",") if s.strip()]
@@ -373,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     print(command, flush=True)
     version = relion_version()
     print(f"RELION: {version}", flush=True)
-    for size in parse_sizes(args.sizes):
+    for size in [] if args.summary_only else parse_sizes(args.sizes):
         for snr in snrs:
             for seed in seeds:
                 path = cell_path(args.out_dir, *size, snr, seed)
