@@ -77,7 +77,7 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from cryomine.sorting import DISCA
+    from cryomine.sorting import DISCA, StagedSorter
 
     base, _, variant = preset.partition("-")
     overrides = {"pretrained": None} if variant == "random" else {}
@@ -85,22 +85,37 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
         device=args.device, random_state=seed, voxel_size_a=args.voxel_size, **overrides,
     )  # fmt: skip
+    stages = int(variant.removeprefix("stages")) if variant.startswith("stages") else 1
+    sorter = StagedSorter(model, stages=stages, random_state=seed, device=args.device)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(volumes)
+        if stages > 1:
+            sorter.fit(volumes)
+            labels, fits = sorter.labels_, sorter.estimators_
+        else:
+            labels, fits = model.fit(volumes).labels_, [model]
     wall_s = time.perf_counter() - start
-    metrics = sorting_metrics(truth, model.labels_)
+    metrics = sorting_metrics(truth, labels)
+    per_iteration = [
+        [{k: e.get(k) for k in ("n_classes", "covariance_type", "ddbi", "label_change",
+                                "feature_change", "steps", "weight_change", "timings_s")}
+         for e in fit.history_]
+        for fit in fits
+    ]  # fmt: skip
     return {
-        "k": model.n_classes_, "homogeneity": metrics.homogeneity, "accuracy": metrics.accuracy,
-        "wall_s": wall_s, "n_iter": model.n_iter_, "best_iteration": model.best_iteration_,
-        "labels": model.labels_.tolist(),
-        "converged": model.converged_, "warnings": [str(w.message) for w in caught],
-        "per_iteration": [
-            {k: e.get(k) for k in ("n_classes", "covariance_type", "ddbi", "label_change",
-                                   "feature_change", "steps", "weight_change", "timings_s")}
-            for e in model.history_
-        ],
+        "k": metrics.n_predicted_classes, "homogeneity": metrics.homogeneity,
+        "accuracy": metrics.accuracy, "wall_s": wall_s,
+        "n_iter": sum(fit.n_iter_ for fit in fits), "best_iteration": fits[0].best_iteration_,
+        "labels": labels.tolist(),
+        "converged": all(fit.converged_ for fit in fits),
+        "warnings": [str(w.message) for w in caught],
+        "per_iteration": per_iteration[0],
+        **({"stages": sorter.stages_, "class_stage": sorter.class_stage_.tolist(),
+            "per_iteration_of_stage": per_iteration,
+            "stage_1": {"k": fits[0].n_classes_,
+                        "homogeneity": sorting_metrics(truth, fits[0].labels_).homogeneity}}
+           if stages > 1 else {}),
         "settings": model.json_params(), "metrics": metrics.to_dict(),
     }  # fmt: skip
 
@@ -215,7 +230,8 @@ def summary(cells: list[dict], args: argparse.Namespace) -> list[str]:
                                f"{group[0].get('n_scored')} scored)",
                      "mpp": "MPP from the data alone (`--method mpp`)",
                      "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)",
-                     "cryomine-random": "DISCA --preset cryomine --pretrained none"}  # fmt: skip
+                     "cryomine-random": "DISCA --preset cryomine --pretrained none",
+                     "cryomine-stages2": "DISCA --preset cryomine --stages 2"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -236,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--snrs", default="0.1,0.03,0.01", help="comma-separated SNRs")
     add("--presets", default="cryomine,paper",
         help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
-             "weights instead of the pretrained trunk")  # fmt: skip
+             "weights instead of the pretrained trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
     add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
     add("--summary-only", action="store_true", help="tabulate the cells there are, run none")
