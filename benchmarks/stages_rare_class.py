@@ -76,7 +76,7 @@ def run_cell(args: argparse.Namespace, snr: float, seed: int) -> dict[str, Any]:
     for name, labels in (("single stage", single), (f"{args.stages} stages", sorter.labels_)):
         metrics = sorting_metrics(truth, labels)
         rows[name] = {"k": metrics.n_predicted_classes, "homogeneity": metrics.homogeneity,
-                      "accuracy": metrics.accuracy,
+                      "accuracy": metrics.accuracy, "confusion": metrics.confusion,
                       "rare": rare_class_scores(truth, labels, rare)}  # fmt: skip
     return {
         "snr": snr, "seed": seed, "structures": names, "rare_count": args.rare_count,
