@@ -148,16 +148,16 @@ def run_mpp(args: argparse.Namespace, volumes: np.ndarray, truth: np.ndarray, se
 
 def run_oracle(args: argparse.Namespace, volumes: np.ndarray, truth: np.ndarray,
                references: dict) -> dict[str, Any]:  # fmt: skip
-    from cryomine.sorting.baselines import template_matching_classify
+    from cryomine.sorting.baselines import TemplateMatchingClassifier
 
     scored = np.concatenate([np.flatnonzero(truth == k)[: args.oracle_per_class]
                              for k in np.unique(truth)])  # fmt: skip
     start = time.perf_counter()
-    result = template_matching_classify(
-        volumes[scored], references, tilt_range_deg=(-60.0, 60.0),
-        angular_step_deg=args.tm_step, refine_to_deg=args.tm_refine_to, device=args.device,
-    )  # fmt: skip
-    metrics = sorting_metrics(truth[scored], result.labels)
+    oracle = TemplateMatchingClassifier(
+        references, tilt_range_deg=(-60.0, 60.0), angular_step_deg=args.tm_step,
+        refine_to_deg=args.tm_refine_to, device=args.device,
+    ).fit(volumes[scored])  # fmt: skip
+    metrics = sorting_metrics(truth[scored], oracle.labels_)
     return {"k": metrics.n_predicted_classes, "homogeneity": metrics.homogeneity,
             "accuracy": metrics.accuracy, "n_scored": len(scored),
             "wall_s": time.perf_counter() - start}  # fmt: skip

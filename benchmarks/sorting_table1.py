@@ -142,33 +142,35 @@ def simulate(args: argparse.Namespace, tilt: float, snr: float, per_class: int) 
 def run_method(
     args: argparse.Namespace, method: str, volumes: np.ndarray, references: dict, tilt: float
 ) -> tuple[np.ndarray, dict[str, Any], Any]:
-    """Labels, extra numbers and the fitted model (DISCA / autoencoder result) of one method."""
+    """Labels, extra numbers and the fitted estimator of one method (all are scikit-learn shaped)."""
     k_range = tuple(args.k_range)
     if method == "template-matching":
-        from cryomine.sorting.baselines import template_matching_classify
+        from cryomine.sorting.baselines import TemplateMatchingClassifier
 
-        result = template_matching_classify(
-            volumes, references, tilt_range_deg=(-tilt, tilt), angular_step_deg=args.tm_step,
+        model = TemplateMatchingClassifier(
+            references, tilt_range_deg=(-tilt, tilt), angular_step_deg=args.tm_step,
             refine_to_deg=args.tm_refine_to, device=args.device,
-        )  # fmt: skip
+        ).fit(volumes)  # fmt: skip
+        result = model.result_
         pairs = len(volumes) * len(references)
         extra = {"n_rotations_scored": result.n_rotations_scored,
                  "angular_step_deg": args.tm_step, "refine_to_deg": args.tm_refine_to,
                  "timings_s": result.timings_s,
                  "seconds_per_subtomogram_reference":
                      result.timings_s["total"] / pairs}  # fmt: skip
-        return result.labels, extra, result
+        return model.labels_, extra, model
     if method == "autoencoder":
-        from cryomine.sorting.baselines import autoencoder_cluster
+        from cryomine.sorting.baselines import AutoencoderClustering
 
-        result = autoencoder_cluster(
-            volumes, k_range=k_range, epochs=args.ae_epochs, pca_components=args.pca_components,
+        model = AutoencoderClustering(
+            k_range=k_range, epochs=args.ae_epochs, pca_components=args.pca_components,
             voxel_size_a=args.voxel_size, device=args.device, random_state=args.seed,
-        )  # fmt: skip
+        ).fit(volumes)  # fmt: skip
+        result = model.result_
         extra = {"epochs": args.ae_epochs, "losses": result.losses,
                  "lowpass_fraction_of_nyquist": result.lowpass_fraction,
                  "bic": {str(k): v for k, v in result.bic.items()}}  # fmt: skip
-        return result.labels, extra, result
+        return model.labels_, extra, model
     if method == "disca":
         from cryomine.sorting import DISCA
 
@@ -434,10 +436,7 @@ def experiment_invariance(args: argparse.Namespace, command: str) -> None:
     for method in [m for m in args.methods if m in ("disca", "autoencoder")]:
         start = time.perf_counter()
         _, _, model = run_method(args, method, volumes, references, tilt)
-        if method == "disca":
-            features = model.transform(copies_arr)
-        else:
-            features = model.encode(copies_arr)
+        features = model.transform(copies_arr)
         perplexity = min(30.0, (len(copies_arr) - 1) / 3)
         tsne = TSNE(n_components=2, random_state=args.seed, init="pca", perplexity=perplexity)
         embeddings[method] = (tsne.fit_transform(np.asarray(features, np.float64)),

@@ -140,8 +140,15 @@ def band_for_step(step_deg: float, size: int, max_frequency: float) -> float:
 # Inputs
 
 
+def _float_tensor(values: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
+    """``values`` as float32 on ``device``; numpy views of any stride (e.g. ``a[::-1]``) too."""
+    if isinstance(values, np.ndarray):
+        values = np.ascontiguousarray(values)
+    return torch.as_tensor(values).to(device=device, dtype=torch.float32)
+
+
 def _particle_tensor(particles: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
-    volumes = torch.as_tensor(particles).to(device=device, dtype=torch.float32)
+    volumes = _float_tensor(particles, device)
     if volumes.ndim != 4 or len(set(volumes.shape[1:])) != 1 or volumes.shape[1] < 4:
         raise InputError(
             f"particles: expected (N, S, S, S) cubic boxes with S >= 4, got {tuple(volumes.shape)}"
@@ -152,7 +159,7 @@ def _particle_tensor(particles: torch.Tensor | np.ndarray, device: torch.device)
 def _reference_tensor(
     references: torch.Tensor | np.ndarray, size: int, device: torch.device
 ) -> torch.Tensor:
-    maps = torch.as_tensor(references).to(device=device, dtype=torch.float32)
+    maps = _float_tensor(references, device)
     if maps.ndim == 3:
         maps = maps[None]
     if maps.ndim != 4 or tuple(maps.shape[1:]) != (size,) * 3 or maps.shape[0] < 1:
@@ -176,7 +183,7 @@ def _wedge_table(
     if wedges is not None and tilt_range_deg is not None:
         raise InputError("wedges, tilt_range_deg: give one of the two, not both")
     if wedges is not None:
-        masks = torch.as_tensor(wedges).to(device=device, dtype=torch.float32)
+        masks = _float_tensor(wedges, device)
         if masks.ndim == 3:
             masks = masks[None]
         if masks.ndim != 4 or tuple(masks.shape[1:]) != (size,) * 3 or masks.shape[0] not in (1, n):
@@ -526,7 +533,7 @@ def _setup(
         raise InputError(f"oversampling: expected a positive integer, got {oversampling!r}")
     weights: list[torch.Tensor | None] = [None] * len(maps)
     if reference_weights is not None:
-        w = torch.as_tensor(reference_weights).to(device=dev, dtype=torch.float32)
+        w = _float_tensor(reference_weights, dev)
         if w.ndim == 3:
             w = w[None].expand(len(maps), -1, -1, -1)
         if tuple(w.shape) != tuple(maps.shape):

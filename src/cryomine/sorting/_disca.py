@@ -24,6 +24,7 @@ from cryomine.sorting._invariance import cube_rotations
 from cryomine.sorting._mixture import (
     COVARIANCE_TYPES,
     MixtureSelection,
+    candidate_ks,
     check_covariance_types,
     fit_pca,
     select_mixture,
@@ -305,19 +306,8 @@ class DISCA(ClusterMixin, BaseEstimator):
             params["pretrained"] = str(params["pretrained"])
         return params
 
-    def _candidates(self) -> list[int]:
-        if self.k_candidates is not None:
-            candidates = sorted({int(k) for k in self.k_candidates})
-        else:
-            if len(self.k_range) != 2 or self.k_range[0] > self.k_range[1]:
-                raise InputError(f"k_range {self.k_range!r}: expected (min, max) with min <= max")
-            candidates = list(range(int(self.k_range[0]), int(self.k_range[1]) + 1))
-        if not candidates or candidates[0] < 1:
-            raise InputError(f"candidate K {candidates}: expected integers >= 1")
-        return candidates
-
     def _validate(self) -> None:
-        self._candidates()
+        candidate_ks(self.k_range, self.k_candidates)
         for name in ("max_iter", "batch_size", "pca_components"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} {getattr(self, name)!r}: expected a positive integer")
@@ -376,7 +366,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             ``self``, fitted.
         """
         self._validate()
-        candidates = self._candidates()
+        candidates = candidate_ks(self.k_range, self.k_candidates)
         source = as_source(
             X, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a, zscore=self.zscore
         )

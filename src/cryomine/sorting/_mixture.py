@@ -23,6 +23,7 @@ __all__ = [
     "MixtureParams",
     "MixtureSelection",
     "PCAProjection",
+    "candidate_ks",
     "check_covariance_types",
     "fit_pca",
     "match_labels",
@@ -76,6 +77,23 @@ def _precisions(covariance_type: str, precisions_cholesky: np.ndarray) -> np.nda
     if covariance_type == "tied":
         return precisions_cholesky @ precisions_cholesky.T
     return precisions_cholesky**2
+
+
+def candidate_ks(
+    k_range: Sequence[int] = (2, 20), k_candidates: Sequence[int] | None = None
+) -> list[int]:
+    """Sorted candidate numbers of classes: ``k_candidates`` if given, else ``k_range``
+    (min, max) inclusive; ``InputError`` for an empty, reversed or non-positive choice."""
+    if k_candidates is not None:
+        candidates = sorted({int(k) for k in k_candidates})
+    else:
+        k_range = tuple(k_range)
+        if len(k_range) != 2 or int(k_range[0]) > int(k_range[1]):
+            raise InputError(f"k_range {k_range!r}: expected (min, max) with min <= max")
+        candidates = list(range(int(k_range[0]), int(k_range[1]) + 1))
+    if not candidates or candidates[0] < 1:
+        raise InputError(f"candidate K {candidates}: expected integers >= 1")
+    return candidates
 
 
 def check_covariance_types(covariance_types: Sequence[str]) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClusterMixin
 from torch import nn
 from torch.nn import functional as F
 
@@ -38,7 +39,13 @@ from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting.baselines._data import as_subtomogram_array
 
-__all__ = ["AutoencoderResult", "ConvAutoencoder", "autoencoder_cluster", "train_autoencoder"]
+__all__ = [
+    "AutoencoderClustering",
+    "AutoencoderResult",
+    "ConvAutoencoder",
+    "autoencoder_cluster",
+    "train_autoencoder",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +187,7 @@ def _encode_all(
 
 @dataclass(frozen=True)
 class AutoencoderResult:
-    """Outcome of :func:`autoencoder_cluster`.
+    """Outcome of :class:`AutoencoderClustering` (its ``result_``).
 
     Attributes
     ----------
@@ -230,31 +237,11 @@ class AutoencoderResult:
         )
 
 
-def autoencoder_cluster(
-    subtomograms: Any,
-    *,
-    k_range: tuple[int, int] = (2, 20),
-    k_candidates: Sequence[int] | None = None,
-    code_size: int = 32,
-    channels: tuple[int, int] = (16, 32),
-    epochs: int = 30,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    l1_weight: float = 1e-3,
-    pca_components: int = 16,
-    lowpass_a: float | str | None = "auto",
-    voxel_size_a: float | None = None,
-    device: str = "auto",
-    random_state: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-) -> AutoencoderResult:
+class AutoencoderClustering(ClusterMixin, BaseEstimator):
     """Train an autoencoder on the subtomograms, choose K by mixture + BIC, k-means the codes.
 
     Parameters
     ----------
-    subtomograms
-        ``(N, S, S, S)`` float array (particle, z, y, x), z-scored, or a
-        :class:`cryomine.io.ParticleSet`.
     k_range, k_candidates
         Candidate K: ``k_range`` (min, max) inclusive, or an explicit list (as DISCA).
     code_size, channels
@@ -271,78 +258,168 @@ def autoencoder_cluster(
         ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
     random_state
         Seed of the weights, batch order, mixture and k-means starts.
-    progress
-        ``progress(epoch, epochs)`` after each training epoch.
 
-    Returns
-    -------
-    AutoencoderResult
+    Attributes
+    ----------
+    result_ : AutoencoderResult
+        Everything the fit produced (labels, codes, BIC, losses, the trained model).
+    labels_ : ndarray of int64, shape (N,)
+        0-based k-means class of each training subtomogram.
+    n_classes_ : int
+        K chosen by the mixture + BIC selection.
+    codes_ : ndarray of float32, shape (N, code_size)
+        Codes of the training subtomograms.
+    bic_ : dict of int to float
+        BIC of the best mixture for each candidate K.
+    model_ : ConvAutoencoder
+        The trained autoencoder (CPU, eval mode).
+    kmeans_ : sklearn.cluster.KMeans or None
+        The k-means fit on the codes (``None`` when every code was the same).
+
+    Examples
+    --------
+    >>> ae = AutoencoderClustering(epochs=30, random_state=0).fit(volumes)  # doctest: +SKIP
+    >>> ae.n_classes_, ae.labels_[:5]  # doctest: +SKIP
     """
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
 
-    from cryomine._device import resolve_device
-    from cryomine.sorting import fit_pca, select_mixture
-    from cryomine.sorting._source import as_source
+    def __init__(
+        self,
+        *,
+        k_range: tuple[int, int] = (2, 20),
+        k_candidates: Sequence[int] | None = None,
+        code_size: int = 32,
+        channels: tuple[int, int] = (16, 32),
+        epochs: int = 30,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        l1_weight: float = 1e-3,
+        pca_components: int = 16,
+        lowpass_a: float | str | None = "auto",
+        voxel_size_a: float | None = None,
+        device: str = "auto",
+        random_state: int = 0,
+    ) -> None:
+        self.k_range = k_range
+        self.k_candidates = k_candidates
+        self.code_size = code_size
+        self.channels = channels
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.l1_weight = l1_weight
+        self.pca_components = pca_components
+        self.lowpass_a = lowpass_a
+        self.voxel_size_a = voxel_size_a
+        self.device = device
+        self.random_state = random_state
 
-    if not hasattr(subtomograms, "read"):  # array-likes: checked (shape, NaN) as given
-        subtomograms = as_subtomogram_array(subtomograms, minimum=2)
-    # as_source takes a particle set's own voxel size; voxel_size_a serves arrays
-    source = as_source(subtomograms, lowpass_a=lowpass_a, voxel_size_a=voxel_size_a)
-    volumes = as_subtomogram_array(source.read(np.arange(source.n)), minimum=2)
-    if k_candidates is not None:
-        candidates = sorted({int(k) for k in k_candidates})
-    else:
-        if len(k_range) != 2 or int(k_range[0]) > int(k_range[1]):
-            raise InputError(f"k_range {tuple(k_range)!r}: expected (min, max) with min <= max")
-        candidates = list(range(int(k_range[0]), int(k_range[1]) + 1))
-    if not candidates or candidates[0] < 1:
-        raise InputError(f"candidate K {candidates}: expected integers >= 1")
-    for name, value in (("epochs", epochs), ("batch size", batch_size),
-                        ("PCA components", pca_components)):  # fmt: skip
-        if int(value) < 1:
-            raise InputError(f"{name} {value}: expected a positive integer")
-    torch_device = resolve_device(device)
-    rng = np.random.default_rng(random_state)
-    generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    model = ConvAutoencoder(
-        volumes.shape[1], code_size=code_size, channels=channels, init_generator=generator
-    )
-    start = time.perf_counter()
-    losses = train_autoencoder(
-        model, volumes, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        l1_weight=l1_weight, rng=rng, device=torch_device, progress=progress,
-    )  # fmt: skip
-    codes = _encode_all(model, volumes, max(batch_size, 64), torch_device)
-    train_s = time.perf_counter() - start
+    def fit(
+        self, X: Any, y: Any = None, *, progress: Callable[[int, int], None] | None = None
+    ) -> AutoencoderClustering:
+        """Fit on subtomograms ``X``: ``(N, S, S, S)`` float array (particle, z, y, x) or a
+        :class:`cryomine.io.ParticleSet`.
 
-    start = time.perf_counter()
-    if float(codes.std(axis=0).max()) <= 1e-6 * max(1.0, float(np.abs(codes).max())):
-        # Degenerate network: one code for everything. One cluster; no mixture to fit.
-        logger.warning("autoencoder: every subtomogram got the same code; reporting one class")
-        n_classes, bic = 1, {}
-        labels = np.zeros(len(codes), dtype=np.int64)
-        mixture_labels = labels
-    else:
-        reduced = fit_pca(codes, min(pca_components, code_size)).transform(codes)
-        selection = select_mixture(reduced, k_candidates=candidates, rng=rng)
-        n_classes, bic = selection.n_classes, selection.bic
-        mixture_labels = selection.labels.astype(np.int64)
-        with threadpool_limits(1):
-            kmeans = KMeans(
-                n_clusters=n_classes, n_init=10, random_state=int(rng.integers(2**31 - 1))
-            )
-            labels = kmeans.fit_predict(codes.astype(np.float64)).astype(np.int64)
-    cluster_s = time.perf_counter() - start
-    logger.info("autoencoder: K = %d (BIC), final loss %.4f", n_classes, losses[-1])
-    return AutoencoderResult(
-        labels=labels,
-        codes=codes,
-        n_classes=int(n_classes),
-        bic=bic,
-        mixture_labels=mixture_labels,
-        losses=losses,
-        model=model.cpu(),
-        timings_s={"train": train_s, "cluster": cluster_s, "total": train_s + cluster_s},
-        lowpass_fraction=source.lowpass_fraction,
-    )
+        ``y`` is ignored (scikit-learn convention). ``progress(epoch, epochs)`` is called after
+        each training epoch. Returns ``self``.
+        """
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_limits
+
+        from cryomine._device import resolve_device
+        from cryomine.sorting import fit_pca, select_mixture
+        from cryomine.sorting._mixture import candidate_ks
+        from cryomine.sorting._source import as_source
+
+        subtomograms = X
+        if not hasattr(subtomograms, "read"):  # array-likes: checked (shape, NaN) as given
+            subtomograms = as_subtomogram_array(subtomograms, minimum=2)
+        # as_source takes a particle set's own voxel size; voxel_size_a serves arrays
+        source = as_source(subtomograms, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a)
+        volumes = as_subtomogram_array(source.read(np.arange(source.n)), minimum=2)
+        candidates = candidate_ks(self.k_range, self.k_candidates)
+        for name, value in (("epochs", self.epochs), ("batch size", self.batch_size),
+                            ("PCA components", self.pca_components)):  # fmt: skip
+            if int(value) < 1:
+                raise InputError(f"{name} {value}: expected a positive integer")
+        torch_device = resolve_device(self.device)
+        rng = np.random.default_rng(self.random_state)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        model = ConvAutoencoder(
+            volumes.shape[1],
+            code_size=self.code_size,
+            channels=self.channels,
+            init_generator=generator,
+        )
+        start = time.perf_counter()
+        losses = train_autoencoder(
+            model, volumes, epochs=self.epochs, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, l1_weight=self.l1_weight, rng=rng,
+            device=torch_device, progress=progress,
+        )  # fmt: skip
+        codes = _encode_all(model, volumes, max(self.batch_size, 64), torch_device)
+        train_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        kmeans = None
+        if float(codes.std(axis=0).max()) <= 1e-6 * max(1.0, float(np.abs(codes).max())):
+            # Degenerate network: one code for everything. One cluster; no mixture to fit.
+            logger.warning("autoencoder: every subtomogram got the same code; reporting one class")
+            n_classes, bic = 1, {}
+            labels = np.zeros(len(codes), dtype=np.int64)
+            mixture_labels = labels
+        else:
+            reduced = fit_pca(codes, min(self.pca_components, self.code_size)).transform(codes)
+            selection = select_mixture(reduced, k_candidates=candidates, rng=rng)
+            n_classes, bic = selection.n_classes, selection.bic
+            mixture_labels = selection.labels.astype(np.int64)
+            with threadpool_limits(1):
+                kmeans = KMeans(
+                    n_clusters=n_classes, n_init=10, random_state=int(rng.integers(2**31 - 1))
+                )
+                labels = kmeans.fit_predict(codes.astype(np.float64)).astype(np.int64)
+        cluster_s = time.perf_counter() - start
+        logger.info("autoencoder: K = %d (BIC), final loss %.4f", n_classes, losses[-1])
+        self.result_ = AutoencoderResult(
+            labels=labels,
+            codes=codes,
+            n_classes=int(n_classes),
+            bic=bic,
+            mixture_labels=mixture_labels,
+            losses=losses,
+            model=model.cpu(),
+            timings_s={"train": train_s, "cluster": cluster_s, "total": train_s + cluster_s},
+            lowpass_fraction=source.lowpass_fraction,
+        )
+        self.labels_ = self.result_.labels
+        self.n_classes_ = self.result_.n_classes
+        self.codes_ = self.result_.codes
+        self.bic_ = self.result_.bic
+        self.model_ = self.result_.model
+        self.kmeans_ = kmeans
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Codes ``(N, code_size)`` of new subtomograms, filtered and z-scored as in training."""
+        if not hasattr(self, "result_"):
+            raise InputError("AutoencoderClustering: call fit before transform")
+        return self.result_.encode(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0-based class ``(N,)`` of new subtomograms: the nearest k-means centre of each code."""
+        codes = self.transform(X)
+        if self.kmeans_ is None:
+            return np.zeros(len(codes), dtype=np.int64)
+        return self.kmeans_.predict(codes.astype(np.float64)).astype(np.int64)
+
+
+def autoencoder_cluster(
+    subtomograms: Any,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> AutoencoderResult:
+    """``AutoencoderClustering(**options).fit(subtomograms).result_``.
+
+    The one-call form of :class:`AutoencoderClustering` (same parameters, keyword only).
+    """
+    return AutoencoderClustering(**options).fit(subtomograms, progress=progress).result_

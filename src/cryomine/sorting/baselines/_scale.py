@@ -142,18 +142,6 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
         self.k_candidates = k_candidates
         self.random_state = random_state
 
-    def _candidates(self) -> list[int]:
-        if self.k_candidates is not None:
-            candidates = sorted({int(k) for k in self.k_candidates})
-        else:
-            k_range = tuple(self.k_range)
-            if len(k_range) != 2 or int(k_range[0]) > int(k_range[1]):
-                raise InputError(f"k_range {k_range!r}: expected (min, max) with min <= max")
-            candidates = list(range(int(k_range[0]), int(k_range[1]) + 1))
-        if not candidates or candidates[0] < 1:
-            raise InputError(f"candidate K {candidates}: expected integers >= 1")
-        return candidates
-
     #: Deprecated alias (one release) of ``n_classes_``.
     n_clusters_ = renamed_property("n_clusters_", "n_classes_")
 
@@ -162,9 +150,9 @@ class ScaleMixture(ClusterMixin, BaseEstimator):
 
         ``y`` is ignored (scikit-learn convention). Returns ``self``.
         """
-        from cryomine.sorting import select_mixture
+        from cryomine.sorting._mixture import candidate_ks, select_mixture
 
-        candidates = self._candidates()
+        candidates = candidate_ks(self.k_range, self.k_candidates)
         log_std = subtomogram_log_std(X)
         if log_std.size < 2:
             raise InputError(f"{log_std.size} subtomograms: expected at least 2")

@@ -30,19 +30,20 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting.baselines._data import as_reference_stack, as_subtomogram_array
 
-__all__ = ["TemplateMatchingResult", "template_matching_classify"]
+__all__ = ["TemplateMatchingClassifier", "TemplateMatchingResult", "template_matching_classify"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TemplateMatchingResult:
-    """Outcome of template-matching classification.
+    """Outcome of template-matching classification (:attr:`TemplateMatchingClassifier.result_`).
 
     Attributes
     ----------
@@ -85,26 +86,14 @@ class TemplateMatchingResult:
         return self.scores[np.arange(self.labels.size), self.labels]
 
 
-def template_matching_classify(
-    subtomograms: Any,
-    references: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
-    *,
-    tilt_range_deg: tuple[float, float] = (-60.0, 60.0),
-    angular_step_deg: float = 30.0,
-    refine_to_deg: float | None = 7.5,
-    max_shift_px: float = 3.0,
-    max_frequency: float = 0.5,
-    n_hits: int = 2,
-    device: str = "auto",
-    progress: Callable[[int, int], None] | None = None,
-) -> TemplateMatchingResult:
+class TemplateMatchingClassifier(ClassifierMixin, BaseEstimator):
     """Assign every subtomogram to the reference it matches best (missing-wedge aware).
+
+    Nothing is learned: :meth:`fit` aligns the given subtomograms to the references and stores
+    the outcome; :meth:`predict` does the same for new subtomograms.
 
     Parameters
     ----------
-    subtomograms
-        ``(N, S, S, S)`` float array (particle, z, y, x), protein bright, or a
-        :class:`cryomine.io.ParticleSet`.
     references
         ``K`` maps ``(S, S, S)``, protein bright, on the subtomograms' grid: a mapping
         name → map, a sequence, or a ``(K, S, S, S)`` array. For simulated data use the maps
@@ -125,44 +114,124 @@ def template_matching_classify(
         Distinct grid rotations per subtomogram and reference that are refined.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
-    progress
-        Called as ``progress(done, total)`` after each search stage (grid, each refinement).
 
-    Returns
-    -------
-    TemplateMatchingResult
+    Attributes
+    ----------
+    result_ : TemplateMatchingResult
+        Everything the search found for the training subtomograms.
+    labels_ : ndarray of int64, shape (N,)
+        0-based index of the best reference of each subtomogram.
+    scores_ : ndarray of float64, shape (N, K)
+        Best constrained cross-correlation against each reference.
+    classes_ : ndarray of int64, shape (K,)
+        ``0 … K-1`` (scikit-learn's classifier convention).
+    reference_names_ : list of str
+        Names of the references, in column order of ``scores_``.
+    n_classes_ : int
+        Number of references that received at least one subtomogram.
+
+    Examples
+    --------
+    >>> tm = TemplateMatchingClassifier(references, angular_step_deg=30.0)  # doctest: +SKIP
+    >>> tm.fit(volumes).labels_[:5]  # doctest: +SKIP
     """
-    from cryomine._device import resolve_device
-    from cryomine.averaging import align_to_references
 
-    volumes = as_subtomogram_array(subtomograms)
-    size = volumes.shape[1]
-    names, stack = as_reference_stack(references, size)
-    if not 0.0 < angular_step_deg <= 180.0:
-        raise InputError(f"angular step {angular_step_deg}°: expected a value in (0, 180]")
-    if refine_to_deg is not None and not 0.0 < refine_to_deg:
-        raise InputError(f"refinement step {refine_to_deg}°: expected a positive number")
-    if not 0.0 <= max_shift_px <= size / 2:
-        raise InputError(f"maximum shift {max_shift_px} px: expected between 0 and box/2")
-    if not 0.0 < max_frequency <= 0.5 * np.sqrt(3.0):
-        raise InputError(f"maximum frequency {max_frequency}: expected (0, 0.866] cycles per voxel")
-    start = time.perf_counter()
-    found = align_to_references(
-        volumes, stack, angular_step_deg=angular_step_deg, refine_to_deg=refine_to_deg,
-        max_shift_px=max_shift_px, max_frequency=max_frequency, n_hits=n_hits,
-        tilt_range_deg=tilt_range_deg, device=resolve_device(device), progress=progress,
-    )  # fmt: skip
-    timings = {"total": time.perf_counter() - start}
-    for index, name in enumerate(names):
-        logger.info("template %s: mean score %.4f", name, float(found.scores[:, index].mean()))
-    labels = found.scores.argmax(axis=1).astype(np.int64)
-    rows = np.arange(len(labels))
-    return TemplateMatchingResult(
-        labels=labels,
-        scores=found.scores,
-        rotations=Rotation.from_quat(found.quaternions[rows, labels].reshape(-1, 4)),
-        shifts_zyx=found.shifts_zyx[rows, labels],
-        reference_names=names,
-        n_rotations_scored=found.n_rotations_scored,
-        timings_s=timings,
-    )
+    def __init__(
+        self,
+        references: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
+        *,
+        tilt_range_deg: tuple[float, float] = (-60.0, 60.0),
+        angular_step_deg: float = 30.0,
+        refine_to_deg: float | None = 7.5,
+        max_shift_px: float = 3.0,
+        max_frequency: float = 0.5,
+        n_hits: int = 2,
+        device: str = "auto",
+    ) -> None:
+        self.references = references
+        self.tilt_range_deg = tilt_range_deg
+        self.angular_step_deg = angular_step_deg
+        self.refine_to_deg = refine_to_deg
+        self.max_shift_px = max_shift_px
+        self.max_frequency = max_frequency
+        self.n_hits = n_hits
+        self.device = device
+
+    def fit(
+        self, X: Any, y: Any = None, *, progress: Callable[[int, int], None] | None = None
+    ) -> TemplateMatchingClassifier:
+        """Align subtomograms ``X`` (``(N, S, S, S)`` array, particle, z, y, x, protein bright,
+        or a :class:`cryomine.io.ParticleSet`) to every reference and keep the best.
+
+        ``y`` is ignored (scikit-learn convention). ``progress(done, total)`` is called after
+        each search stage (grid, each refinement). Returns ``self``.
+        """
+        result = self._classify(X, progress)
+        self.result_ = result
+        self.labels_ = result.labels
+        self.scores_ = result.scores
+        self.reference_names_ = result.reference_names
+        self.classes_ = np.arange(len(result.reference_names), dtype=np.int64)
+        self.n_classes_ = result.n_classes
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0-based best reference ``(N,)`` of each subtomogram of ``X``."""
+        return self._classify(X, None).labels
+
+    def _classify(
+        self, subtomograms: Any, progress: Callable[[int, int], None] | None
+    ) -> TemplateMatchingResult:
+        from cryomine._device import resolve_device
+        from cryomine.averaging import align_to_references
+
+        volumes = as_subtomogram_array(subtomograms)
+        size = volumes.shape[1]
+        names, stack = as_reference_stack(self.references, size)
+        step, refine_to = self.angular_step_deg, self.refine_to_deg
+        if not 0.0 < step <= 180.0:
+            raise InputError(f"angular step {step}°: expected a value in (0, 180]")
+        if refine_to is not None and not 0.0 < refine_to:
+            raise InputError(f"refinement step {refine_to}°: expected a positive number")
+        if not 0.0 <= self.max_shift_px <= size / 2:
+            raise InputError(f"maximum shift {self.max_shift_px} px: expected between 0 and box/2")
+        if not 0.0 < self.max_frequency <= 0.5 * np.sqrt(3.0):
+            raise InputError(
+                f"maximum frequency {self.max_frequency}: expected (0, 0.866] cycles per voxel"
+            )
+        start = time.perf_counter()
+        found = align_to_references(
+            volumes, stack, angular_step_deg=step, refine_to_deg=refine_to,
+            max_shift_px=self.max_shift_px, max_frequency=self.max_frequency,
+            n_hits=self.n_hits, tilt_range_deg=self.tilt_range_deg,
+            device=resolve_device(self.device), progress=progress,
+        )  # fmt: skip
+        timings = {"total": time.perf_counter() - start}
+        for index, name in enumerate(names):
+            logger.info("template %s: mean score %.4f", name, float(found.scores[:, index].mean()))
+        labels = found.scores.argmax(axis=1).astype(np.int64)
+        rows = np.arange(len(labels))
+        return TemplateMatchingResult(
+            labels=labels,
+            scores=found.scores,
+            rotations=Rotation.from_quat(found.quaternions[rows, labels].reshape(-1, 4)),
+            shifts_zyx=found.shifts_zyx[rows, labels],
+            reference_names=names,
+            n_rotations_scored=found.n_rotations_scored,
+            timings_s=timings,
+        )
+
+
+def template_matching_classify(
+    subtomograms: Any,
+    references: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> TemplateMatchingResult:
+    """``TemplateMatchingClassifier(references, **options).fit(subtomograms).result_``.
+
+    The one-call form of :class:`TemplateMatchingClassifier` (same parameters, keyword only).
+    """
+    model = TemplateMatchingClassifier(references, **options)
+    return model.fit(subtomograms, progress=progress).result_
