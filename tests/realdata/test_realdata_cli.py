@@ -39,7 +39,7 @@ def test_import_warp_writes_a_particle_set(tmp_path: Path, synthetic) -> None:
     record = json.loads((out / "run.json").read_text())
     assert record["command"] == "import warp"
     assert record["parameters"]["flip_hand"] is True and record["parameters"]["box_size"] == 20
-    assert record["results"]["n_subtomograms"] == 3
+    assert record["results"]["n_particles"] == 3
     # the tilt angle is kept, rot and psi turn by 180° for the mirrored hand
     np.testing.assert_allclose(
         np.cos(np.radians(table["rlnAngleRot"] - synthetic.angles_deg[:, 0])), -1.0

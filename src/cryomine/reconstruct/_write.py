@@ -72,7 +72,7 @@ def import_warp_tiltstacks(
                 )
             record.results.update(
                 {
-                    "n_subtomograms": len(table),
+                    "n_particles": len(table),
                     "box_size": int(subtomograms.shape[1]),
                     "voxel_size_a": voxel_size_a,
                 }

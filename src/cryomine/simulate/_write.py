@@ -150,7 +150,7 @@ def write_simulated_subtomograms(
                 )
             record.results.update(
                 {
-                    "n_subtomograms": len(simulated),
+                    "n_particles": len(simulated),
                     "classes": list(simulated.references),
                     "noise_model": simulated.parameters["noise_model"],
                     "normalized": normalize,

@@ -395,7 +395,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         loop = LoopState()
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         if resume and checkpoint is not None and checkpoint.is_dir():
-            loop = read_checkpoint(checkpoint, self.json_params(), _RESUMABLE, net, source.n)
+            loop = read_checkpoint(checkpoint, self.json_params(), _RESUMABLE, net, source.n_particles)
             logger.info("resuming DISCA at iteration %d from %s", loop.iteration, checkpoint)
 
         if loop.m_step_pending and not loop.finished and loop.iteration < self.max_iter:
@@ -543,7 +543,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         assert net.optimizer is not None
         for group in net.optimizer.param_groups:
             group["lr"] = lr
-        steps_per_epoch = max(1, (2 * source.n) // self.batch_size)
+        steps_per_epoch = max(1, (2 * source.n_particles) // self.batch_size)
         epochs = max(1, math.ceil(int(self.min_steps) / steps_per_epoch))
         losses, steps = [], 0
         for _ in range(epochs):

@@ -122,19 +122,19 @@ class SubtomogramSource:
                 )
             self._array: np.ndarray | None = data
             self._set = None
-            self.n = int(data.shape[0])
+            self.n_particles = int(data.shape[0])
             self.box_size = int(data.shape[1])
         elif hasattr(data, "read") and hasattr(data, "n_particles"):
             self._array = None
             self._set = data
-            self.n = int(data.n_particles)
+            self.n_particles = int(data.n_particles)
             self.box_size = int(data.box_size)
         else:
             raise InputError(
                 f"{type(data).__name__}: expected a ParticleSet or an (N, S, S, S) numpy array"
             )
-        if self.n < minimum:
-            raise InputError(f"{self.n} subtomograms: expected at least {minimum}")
+        if self.n_particles < minimum:
+            raise InputError(f"{self.n_particles} subtomograms: expected at least {minimum}")
         if lowpass_fraction is not None and not 0 < lowpass_fraction < 1:
             raise InputError(
                 f"low-pass at {lowpass_fraction!r} of Nyquist: expected a fraction in (0, 1)"
@@ -178,8 +178,8 @@ class SubtomogramSource:
 
     def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(indices (b,), volumes (b, S, S, S))`` over all subtomograms in order."""
-        for start in range(0, self.n, batch_size):
-            indices = np.arange(start, min(start + batch_size, self.n))
+        for start in range(0, self.n_particles, batch_size):
+            indices = np.arange(start, min(start + batch_size, self.n_particles))
             yield indices, self.read(indices)
 
 

@@ -77,7 +77,7 @@ def extract_features(
 
     rotations = cube_rotations(n_rotations)
     trunk.eval()
-    features = np.empty((source.n, trunk.feature_dim), dtype=np.float32)
+    features = np.empty((source.n_particles, trunk.feature_dim), dtype=np.float32)
     with torch.inference_mode(), _autocast(device, mixed_precision):
         for indices, volumes in source.batches(batch_size):
             batch = torch.from_numpy(volumes)
@@ -87,7 +87,7 @@ def extract_features(
                 total += trunk(_to_device(rotated, device)).float().cpu()
             features[indices] = (total / len(rotations)).numpy()
             if progress is not None:
-                progress(int(indices[-1]) + 1, source.n)
+                progress(int(indices[-1]) + 1, source.n_particles)
     return features
 
 
@@ -193,7 +193,7 @@ def train_epoch(
     trunk.train()
     head.train()
     trunk.generator = generator
-    n = source.n
+    n = source.n_particles
     targets = smoothed_targets(labels, head.n_classes, alpha)
     losses = []
     done = 0

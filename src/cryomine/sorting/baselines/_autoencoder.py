@@ -335,7 +335,7 @@ class AutoencoderClustering(ClusterMixin, BaseEstimator):
             subtomograms = as_subtomogram_array(subtomograms, minimum=2)
         # as_source takes a particle set's own voxel size; voxel_size_a serves arrays
         source = as_source(subtomograms, lowpass_a=self.lowpass_a, voxel_size_a=self.voxel_size_a)
-        volumes = as_subtomogram_array(source.read(np.arange(source.n)), minimum=2)
+        volumes = as_subtomogram_array(source.read(np.arange(source.n_particles)), minimum=2)
         candidates = candidate_ks(self.k_range, self.k_candidates)
         for name, value in (("epochs", self.epochs), ("batch size", self.batch_size),
                             ("PCA components", self.pca_components)):  # fmt: skip
