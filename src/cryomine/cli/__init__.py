@@ -11,7 +11,7 @@ import inspect
 import logging
 import re
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -114,12 +114,12 @@ app = typer.Typer(
 
 @app.callback()
 def _configure(
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log each step (INFO level) on stderr."
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Only warnings and errors; no progress bars."
-    ),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each step (INFO level) on stderr.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
+    ] = False,
 ) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(

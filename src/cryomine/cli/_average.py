@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,39 +13,56 @@ __all__ = ["register"]
 
 
 def average(
-    run_dir: Path = typer.Argument(
-        ..., help="Sort run directory (particles.star with rlnClassNumber, run.json)."
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Directory to write the averages to."),
-    particles_dir: Path | None = typer.Option(
-        None,
-        "--particles",
-        help="Particle set directory; default: the one named in RUN_DIR/run.json.",
-    ),
-    tilt_range: float = typer.Option(
-        60.0, "--tilt-range", help="Tilt range ±DEG of all particles, degrees (tilt axis y)."
-    ),
-    iterations: int = typer.Option(
-        5, "--iterations", help="Gold-standard local refinement iterations (count)."
-    ),
-    global_iterations: int = typer.Option(
-        2,
-        "--global-iterations",
-        help="Initial-model rounds: global search on all particles (count).",
-    ),
-    angular_step: float = typer.Option(
-        30.0,
-        "--angular-step",
-        help="Global rotation grid step, degrees; local steps halve from it.",
-    ),
-    max_shift: float | None = typer.Option(
-        None, "--max-shift", help="Largest particle shift searched, Å (default: box / 6)."
-    ),
-    classes: str | None = typer.Option(
-        None, "--classes", help="Comma-separated class numbers (1-based) to average; default all."
-    ),
+    run_dir: Annotated[
+        Path,
+        typer.Argument(help="Sort run directory (particles.star with rlnClassNumber, run.json)."),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory to write the averages to.")
+    ],
+    particles_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--particles",
+            help="Particle set directory; default: the one named in RUN_DIR/run.json.",
+        ),
+    ] = None,
+    tilt_range: Annotated[
+        float,
+        typer.Option(
+            "--tilt-range", help="Tilt range ±DEG of all particles, degrees (tilt axis y)."
+        ),
+    ] = 60.0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", help="Gold-standard local refinement iterations (count).")
+    ] = 5,
+    global_iterations: Annotated[
+        int,
+        typer.Option(
+            "--global-iterations",
+            help="Initial-model rounds: global search on all particles (count).",
+        ),
+    ] = 2,
+    angular_step: Annotated[
+        float,
+        typer.Option(
+            "--angular-step", help="Global rotation grid step, degrees; local steps halve from it."
+        ),
+    ] = 30.0,
+    max_shift: Annotated[
+        float | None,
+        typer.Option("--max-shift", help="Largest particle shift searched, Å (default: box / 6)."),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="Comma-separated class numbers (1-based) to average; default all."
+        ),
+    ] = None,
     device: Device = "auto",
-    seed: int = typer.Option(0, "--seed", help="Random seed of the half-set split (integer)."),
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed of the half-set split (integer).")
+    ] = 0,
     overwrite: OverwriteDirectory = False,
 ) -> None:
     """Align and average each class reference-free with two independent halves (gold standard).

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteRun, Seed, simulated_tilt_range
+from cryomine.cli._common import (
+    LOWPASS_HELP,
+    Device,
+    KRange,
+    OverwriteRun,
+    ParticleSetArgument,
+    ParticleSetTiltRange,
+    RunOutput,
+    Seed,
+    simulated_tilt_range,
+)
 
 __all__ = ["register"]
 
@@ -65,10 +75,8 @@ def _reference_maps(particles_dir: Path, paths: list[Path] | None) -> dict[str, 
 
 @baseline_app.command("template-matching")
 def template_matching(
-    particles_dir: Annotated[
-        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
+    particles_dir: ParticleSetArgument,
+    output: RunOutput,
     reference: Annotated[
         list[Path] | None,
         typer.Option(
@@ -78,21 +86,21 @@ def template_matching(
             "more. Default: PARTICLES_DIR/references/*_ctf.mrc of a simulated set.",
         ),
     ] = None,
-    tilt_range: float | None = typer.Option(
-        None,
-        "--tilt-range",
-        help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
-    ),
-    angular_step: float = typer.Option(
-        30.0, "--angular-step", help="Spacing of the global rotation grid, degrees."
-    ),
-    refine_to: float = typer.Option(
-        7.5, "--refine-to", help="Local refinement down to this rotation step, degrees."
-    ),
-    max_shift: float = typer.Option(3.0, "--max-shift", help="Largest shift searched, voxels."),
-    max_frequency: float = typer.Option(
-        0.5, "--max-frequency", help="Upper end of the scoring band, cycles per voxel."
-    ),
+    tilt_range: ParticleSetTiltRange = None,
+    angular_step: Annotated[
+        float, typer.Option("--angular-step", help="Spacing of the global rotation grid, degrees.")
+    ] = 30.0,
+    refine_to: Annotated[
+        float,
+        typer.Option("--refine-to", help="Local refinement down to this rotation step, degrees."),
+    ] = 7.5,
+    max_shift: Annotated[
+        float, typer.Option("--max-shift", help="Largest shift searched, voxels.")
+    ] = 3.0,
+    max_frequency: Annotated[
+        float,
+        typer.Option("--max-frequency", help="Upper end of the scoring band, cycles per voxel."),
+    ] = 0.5,
     device: Device = "auto",
     overwrite: OverwriteRun = False,
 ) -> None:
@@ -161,24 +169,30 @@ def template_matching(
 
 @baseline_app.command("autoencoder")
 def autoencoder(
-    particles_dir: Annotated[
-        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
-    k_range: tuple[int, int] = typer.Option(
-        (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
-    ),
-    epochs: int = typer.Option(30, "--epochs", help="Training passes over the data (count)."),
-    code_size: int = typer.Option(32, "--code-size", help="Length of the code (count)."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Subtomograms per step (count)."),
-    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam step size (unitless)."),
-    l1_weight: float = typer.Option(
-        1e-3, "--l1-weight", help="Weight of the L1 code sparsity penalty (unitless)."
-    ),
-    pca_components: int = typer.Option(
-        16, "--pca-components", help="Code dimensions kept for the mixture fits (count)."
-    ),
-    lowpass: str = typer.Option("auto", "--lowpass", help=LOWPASS_HELP + " The same as sort's."),
+    particles_dir: ParticleSetArgument,
+    output: RunOutput,
+    k_range: KRange = (2, 20),
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Training passes over the data (count).")
+    ] = 30,
+    code_size: Annotated[int, typer.Option("--code-size", help="Length of the code (count).")] = 32,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Subtomograms per step (count).")
+    ] = 32,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", help="Adam step size (unitless).")
+    ] = 1e-3,
+    l1_weight: Annotated[
+        float,
+        typer.Option("--l1-weight", help="Weight of the L1 code sparsity penalty (unitless)."),
+    ] = 1e-3,
+    pca_components: Annotated[
+        int,
+        typer.Option("--pca-components", help="Code dimensions kept for the mixture fits (count)."),
+    ] = 16,
+    lowpass: Annotated[
+        str, typer.Option("--lowpass", help=LOWPASS_HELP + " The same as sort's.")
+    ] = "auto",
     device: Device = "auto",
     seed: Seed = 0,
     overwrite: OverwriteRun = False,
@@ -235,13 +249,9 @@ def autoencoder(
 
 @baseline_app.command("scale")
 def scale(
-    particles_dir: Annotated[
-        Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")],
-    k_range: tuple[int, int] = typer.Option(
-        (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
-    ),
+    particles_dir: ParticleSetArgument,
+    output: RunOutput,
+    k_range: KRange = (2, 20),
     seed: Seed = 0,
     overwrite: OverwriteRun = False,
 ) -> None:

@@ -1,8 +1,9 @@
 """Shared pieces of the command line: progress reporting, option helpers and shared options.
 
-The shared options are annotated types; a command declares one with its default, e.g.
-``seed: Seed = 0`` or ``device: Device = "auto"``, and gets the same flag and help text as every
-other command that uses it.
+The shared options and arguments are annotated types (Typer's ``Annotated`` style, which every
+command uses); a command declares one with its default, e.g. ``seed: Seed = 0`` or
+``device: Device = "auto"`` (no default for a required option or an argument, e.g.
+``output: RunOutput``), and gets the same flag and help text as every other command that uses it.
 """
 
 from __future__ import annotations
@@ -20,17 +21,31 @@ __all__ = [
     "LOWPASS_HELP",
     "PICK_FORMATS",
     "QUIET",
+    "Contrast",
     "Device",
     "DeviceAutoCpuCuda",
+    "DeviceCpuCudaAuto",
     "HeaderVoxelSize",
+    "KRange",
     "MetricsOutput",
     "OverwriteDirectory",
     "OverwriteFile",
     "OverwriteOutputs",
     "OverwriteRun",
+    "ParticleSetArgument",
+    "ParticleSetOutput",
+    "ParticleSetTiltRange",
     "ProgressCallback",
     "Resume",
+    "RunOutput",
     "Seed",
+    "SimulationDefocus",
+    "SimulationTiltRange",
+    "SimulationTiltStep",
+    "SimulationVoxelSize",
+    "SortRunArgument",
+    "Structures",
+    "TomogramArgument",
     "parse_lowpass",
     "picks_format",
     "progress",
@@ -69,6 +84,71 @@ HeaderVoxelSize = Annotated[
 #: ``--output`` / ``-o`` (default ``None``) of the ``evaluate`` commands.
 MetricsOutput = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the metrics to this JSON file.")
+]
+#: ``--output`` / ``-o`` (required) of a command that writes a run directory (``sort``,
+#: ``refine``, ``baseline``).
+RunOutput = Annotated[Path, typer.Option("--output", "-o", help="Run directory to write.")]
+#: ``--output`` / ``-o`` (required) of a command that writes a particle set (``import warp``,
+#: ``simulate subtomograms``).
+ParticleSetOutput = Annotated[
+    Path, typer.Option("--output", "-o", help="Output particle-set directory.")
+]
+#: The ``PARTICLES_DIR`` argument of ``sort`` and ``baseline``.
+ParticleSetArgument = Annotated[
+    Path, typer.Argument(help="Particle set directory (particles.star + subtomograms).")
+]
+#: The ``TOMOGRAM`` argument of a command that reads one tomogram.
+TomogramArgument = Annotated[
+    Path, typer.Argument(help="Tomogram (.mrc .rec .st .map, optionally .gz).")
+]
+#: The ``RUN_DIR`` argument of ``report`` and ``view``.
+SortRunArgument = Annotated[
+    Path, typer.Argument(help="Sort run directory (output of cryomine sort).")
+]
+#: ``--k-range`` of ``sort`` and ``baseline``.
+KRange = Annotated[
+    tuple[int, int],
+    typer.Option("--k-range", help="Smallest and largest number of classes tried (count)."),
+]
+#: ``--tilt-range`` (default ``None``) of a command that reads a particle set's missing wedge.
+ParticleSetTiltRange = Annotated[
+    float | None,
+    typer.Option(
+        "--tilt-range",
+        help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
+    ),
+]
+#: ``--contrast`` of ``pick`` and ``pipeline``.
+Contrast = Annotated[
+    str,
+    typer.Option(
+        "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
+    ),
+]
+#: ``--device`` with the help text of the ``picker`` commands.
+DeviceCpuCudaAuto = Annotated[str, typer.Option("--device", help="cpu, cuda[:i] or auto.")]
+#: ``--structure`` / ``-s`` (required, repeatable) of the ``simulate`` commands.
+Structures = Annotated[
+    list[str],
+    typer.Option(
+        "--structure",
+        "-s",
+        help="Structure: a built-in name (see `cryomine structures`) or a map/model file; "
+        "repeat for more.",
+    ),
+]
+#: ``--tilt-range`` of the ``simulate`` commands.
+SimulationTiltRange = Annotated[
+    float, typer.Option("--tilt-range", help="Maximum tilt in degrees: 60 means ±60°.")
+]
+#: ``--tilt-step`` of the ``simulate`` commands.
+SimulationTiltStep = Annotated[float, typer.Option("--tilt-step", help="Tilt increment, degrees.")]
+#: ``--voxel-size`` of the ``simulate`` commands.
+SimulationVoxelSize = Annotated[float, typer.Option("--voxel-size", help="Voxel size, Å.")]
+#: ``--defocus`` of the ``simulate`` commands.
+SimulationDefocus = Annotated[
+    float,
+    typer.Option("--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."),
 ]
 
 #: Set by the ``--quiet`` global option.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -39,20 +40,25 @@ def demo_commands(
 
 
 def demo(
-    output: Path = typer.Option(
-        Path("demo_output"), "--output", "-o", help="Directory for everything the demo writes."
-    ),
-    per_class: int = typer.Option(
-        60, "--per-class", help="Simulated subtomograms per structure (count)."
-    ),
-    snr: float = typer.Option(
-        0.1, "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer) for simulation and sorting."),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory for everything the demo writes.")
+    ] = Path("demo_output"),
+    per_class: Annotated[
+        int, typer.Option("--per-class", help="Simulated subtomograms per structure (count).")
+    ] = 60,
+    snr: Annotated[
+        float,
+        typer.Option(
+            "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."
+        ),
+    ] = 0.1,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (integer) for simulation and sorting.")
+    ] = 0,
     device: Device = "auto",
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the outputs of an earlier demo in OUTPUT."
-    ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the outputs of an earlier demo in OUTPUT.")
+    ] = False,
 ) -> None:
     """Simulate three built-in structures, sort them with DISCA, score the result, write a report.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -29,22 +30,26 @@ evaluate_app = typer.Typer(
 
 @evaluate_app.command("sorting")
 def sorting(
-    truth: Path = typer.Option(
-        ...,
-        "--truth",
-        help="STAR file with cmParticleId and the true classes "
-        "(cmTrueClass, cmStructure or rlnClassNumber).",
-    ),
-    pred: Path = typer.Option(
-        ..., "--pred", help="STAR file of a sort (rlnClassNumber, cmParticleId)."
-    ),
+    truth: Annotated[
+        Path,
+        typer.Option(
+            "--truth",
+            help="STAR file with cmParticleId and the true classes "
+            "(cmTrueClass, cmStructure or rlnClassNumber).",
+        ),
+    ],
+    pred: Annotated[
+        Path, typer.Option("--pred", help="STAR file of a sort (rlnClassNumber, cmParticleId).")
+    ],
     output: MetricsOutput = None,
-    truth_column: str | None = typer.Option(
-        None,
-        "--truth-column",
-        help="Column of the true classes "
-        "(default: first of cmTrueClass, cmStructure, rlnClassNumber).",
-    ),
+    truth_column: Annotated[
+        str | None,
+        typer.Option(
+            "--truth-column",
+            help="Column of the true classes "
+            "(default: first of cmTrueClass, cmStructure, rlnClassNumber).",
+        ),
+    ] = None,
 ) -> None:
     """Estimated vs true K, homogeneity, completeness, V-measure, ARI, accuracy, confusion matrix.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,24 +13,30 @@ __all__ = ["register"]
 
 
 def picking(
-    truth: Path = typer.Option(
-        ...,
-        "--truth",
-        help="STAR file of the true particles (e.g. a simulated tomogram's truth.star).",
-    ),
-    pred: Path = typer.Option(
-        ...,
-        "--pred",
-        help="STAR file of the picks (rlnTomoName and coordinates with a pixel size).",
-    ),
-    radius_a: float = typer.Option(
-        80.0,
-        "--radius",
-        help="Hit radius, Å (the DISCA paper uses 80 Å; CZII uses half the particle radius).",
-    ),
-    beta: float = typer.Option(
-        1.0, "--beta", help="F-beta weight of recall reported beside F1 (CZII uses 4)."
-    ),
+    truth: Annotated[
+        Path,
+        typer.Option(
+            "--truth",
+            help="STAR file of the true particles (e.g. a simulated tomogram's truth.star).",
+        ),
+    ],
+    pred: Annotated[
+        Path,
+        typer.Option(
+            "--pred", help="STAR file of the picks (rlnTomoName and coordinates with a pixel size)."
+        ),
+    ],
+    radius_a: Annotated[
+        float,
+        typer.Option(
+            "--radius",
+            help="Hit radius, Å (the DISCA paper uses 80 Å; CZII uses half the particle radius).",
+        ),
+    ] = 80.0,
+    beta: Annotated[
+        float,
+        typer.Option("--beta", help="F-beta weight of recall reported beside F1 (CZII uses 4)."),
+    ] = 1.0,
     output: MetricsOutput = None,
 ) -> None:
     """Precision, recall and F1 overall, and recall per true structure (cmStructure).

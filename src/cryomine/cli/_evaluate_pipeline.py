@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,20 +13,27 @@ __all__ = ["register"]
 
 
 def pipeline(
-    truth: Path = typer.Option(
-        ..., "--truth", help="truth.star of a simulated tomogram (cmStructure per particle)."
-    ),
-    sorted_star: Path = typer.Option(
-        ..., "--sorted", help="particles.star of a sort run (picks with rlnClassNumber)."
-    ),
-    averages: Path | None = typer.Option(
-        None,
-        "--averages",
-        help="Directory from `cryomine average`: FSC of each class average against its structure's true map.",
-    ),
-    radius_a: float = typer.Option(
-        80.0, "--radius", help="Hit radius, Å (the DISCA paper uses 80 Å)."
-    ),
+    truth: Annotated[
+        Path,
+        typer.Option(
+            "--truth", help="truth.star of a simulated tomogram (cmStructure per particle)."
+        ),
+    ],
+    sorted_star: Annotated[
+        Path,
+        typer.Option("--sorted", help="particles.star of a sort run (picks with rlnClassNumber)."),
+    ],
+    averages: Annotated[
+        Path | None,
+        typer.Option(
+            "--averages",
+            help="Directory from `cryomine average`: FSC of each class average against its "
+            "structure's true map.",
+        ),
+    ] = None,
+    radius_a: Annotated[
+        float, typer.Option("--radius", help="Hit radius, Å (the DISCA paper uses 80 Å).")
+    ] = 80.0,
     output: MetricsOutput = None,
 ) -> None:
     """Per-structure precision, recall and F1 after sorting (each class mapped to its majority

@@ -3,36 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import HeaderVoxelSize
+from cryomine.cli._common import HeaderVoxelSize, TomogramArgument
 
 __all__ = ["register"]
 
 
 def extract(
-    tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    picks: Path = typer.Argument(
-        ..., help="Particle positions: .star (RELION 4 or 5), .coords (x y z px) or copick .json."
-    ),
-    output: Path = typer.Option(
-        ...,
-        "--output",
-        "-o",
-        help="Particle-set directory to create (particles.star + subtomograms.zarr).",
-    ),
-    box_size: int = typer.Option(
-        24, "--box", help="Edge of the cubic subtomograms, in (binned) voxels."
-    ),
-    bin_factor: int = typer.Option(
-        1, "--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."
-    ),
+    tomogram: TomogramArgument,
+    picks: Annotated[
+        Path,
+        typer.Argument(
+            help="Particle positions: .star (RELION 4 or 5), .coords (x y z px) or copick .json."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Particle-set directory to create (particles.star + subtomograms.zarr).",
+        ),
+    ],
+    box_size: Annotated[
+        int, typer.Option("--box", help="Edge of the cubic subtomograms, in (binned) voxels.")
+    ] = 24,
+    bin_factor: Annotated[
+        int,
+        typer.Option("--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."),
+    ] = 1,
     voxel_size_a: HeaderVoxelSize = None,
-    contrast: str = typer.Option(
-        "dark", "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing particle set."),
+    contrast: Annotated[
+        str,
+        typer.Option(
+            "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."
+        ),
+    ] = "dark",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing particle set.")
+    ] = False,
 ) -> None:
     """Extract subtomograms centred on particle positions into a particle set.
 

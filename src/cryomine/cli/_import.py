@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory
+from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory, ParticleSetOutput
 
 __all__ = ["register"]
 
@@ -19,38 +20,53 @@ import_app = typer.Typer(
 
 @import_app.command("warp")
 def warp(
-    particles: Path = typer.Argument(
-        ...,
-        help="Particle STAR of a Warp/RELION 5 2-D tilt-stack export, or an optimisation set.",
-    ),
-    tomograms: Path | None = typer.Option(
-        None,
-        "--tomograms",
-        "-t",
-        help="Tomograms STAR with per-tilt projection matrices (not for an optimisation set).",
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Output particle-set directory."),
-    box: int | None = typer.Option(
-        None, "--box", help="Subtomogram box edge, voxels (default: the stacks' image size)."
-    ),
-    ctf: str = typer.Option(
-        "phase-flip",
-        "--ctf",
-        help="CTF correction per tilt: 'phase-flip', 'wiener' or 'none' (defocus from the STAR).",
-    ),
-    wiener_constant: float = typer.Option(
-        0.1,
-        "--wiener-constant",
-        help="With --ctf wiener: constant added to CTF² (unitless; CTF peaks are 1).",
-    ),
-    flip_hand: bool = typer.Option(
-        False,
-        "--flip-hand",
-        help="Mirror subtomograms through the tomogram x-y plane (z → −z); adapt the angles.",
-    ),
-    batch_size: int = typer.Option(
-        64, "--batch-size", help="Particles back-projected at a time (count)."
-    ),
+    particles: Annotated[
+        Path,
+        typer.Argument(
+            help="Particle STAR of a Warp/RELION 5 2-D tilt-stack export, or an optimisation set."
+        ),
+    ],
+    *,
+    tomograms: Annotated[
+        Path | None,
+        typer.Option(
+            "--tomograms",
+            "-t",
+            help="Tomograms STAR with per-tilt projection matrices (not for an optimisation set).",
+        ),
+    ] = None,
+    output: ParticleSetOutput,
+    box: Annotated[
+        int | None,
+        typer.Option(
+            "--box", help="Subtomogram box edge, voxels (default: the stacks' image size)."
+        ),
+    ] = None,
+    ctf: Annotated[
+        str,
+        typer.Option(
+            "--ctf",
+            help="CTF correction per tilt: 'phase-flip', 'wiener' or 'none' (defocus from the "
+            "STAR).",
+        ),
+    ] = "phase-flip",
+    wiener_constant: Annotated[
+        float,
+        typer.Option(
+            "--wiener-constant",
+            help="With --ctf wiener: constant added to CTF² (unitless; CTF peaks are 1).",
+        ),
+    ] = 0.1,
+    flip_hand: Annotated[
+        bool,
+        typer.Option(
+            "--flip-hand",
+            help="Mirror subtomograms through the tomogram x-y plane (z → −z); adapt the angles.",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Particles back-projected at a time (count).")
+    ] = 64,
     device: DeviceAutoCpuCuda = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:

@@ -9,10 +9,11 @@ See ``docs/matching.md``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import OverwriteFile
+from cryomine.cli._common import OverwriteFile, TomogramArgument
 
 __all__ = ["match_app", "register"]
 
@@ -61,76 +62,114 @@ def _parse_tilt_range(text: str) -> tuple[float, float] | None:
 
 @match_app.command("search")
 def search(
-    tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    template: str = typer.Option(
-        ...,
-        "--template",
-        help="Built-in structure name (see `cryomine structures list`), or a map (.mrc, protein "
-        "bright) or atomic model (.pdb/.cif), resampled to the tomogram's voxel size.",
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Job folder to write (or resume)."),
-    angular_step_deg: float = typer.Option(
-        15.0,
-        "--angular-step",
-        help="Spacing of the uniform rotation grid, degrees (15° = 4401 rotations).",
-    ),
-    symmetry: str = typer.Option(
-        "C1", "--symmetry", help="Cyclic symmetry of the template about its z axis (C1, C2, ...)."
-    ),
-    tilt_range: str = typer.Option(
-        "-60,60",
-        "--tilt-range",
-        help="MIN,MAX tilt angles, degrees, for the missing wedge (tilt axis y); 'none' for no wedge.",
-    ),
-    tilt_angles: Path | None = typer.Option(
-        None,
-        "--tilt-angles",
-        help="Text file of tilt angles (one per line, degrees; optional second column: the dose "
-        "received before that tilt, e/Å²); overrides --tilt-range.",
-    ),
-    dose_per_tilt: float | None = typer.Option(
-        None,
-        "--dose-per-tilt",
-        help="Dose per tilt image, e/Å² (needs --tilt-angles): weight the template per tilt "
-        "(exposure filter) instead of the binary wedge; tilts acquired in file order unless the "
-        "file's second column gives the accumulated dose.",
-    ),
-    defocus_um: float | None = typer.Option(
-        None,
-        "--defocus-um",
-        help="Defocus, µm, underfocus positive; filters the template by the CTF.",
-    ),
-    voltage_kv: float = typer.Option(300.0, "--voltage-kv", help="Acceleration voltage, kV (CTF)."),
-    cs_mm: float = typer.Option(2.7, "--cs-mm", help="Spherical aberration, mm (CTF)."),
-    diameter_a: float | None = typer.Option(
-        None,
-        "--particle-diameter",
-        help="Particle diameter, Å: the spherical mask's diameter. Default: the template's extent.",
-    ),
-    mask: Path | None = typer.Option(
-        None, "--mask", help="Template mask (.mrc, the template's box, values in [0, 1])."
-    ),
-    box_size: int | None = typer.Option(
-        None, "--box-size", help="Template box, voxels (even). Default: the structure's own."
-    ),
-    contrast: str = typer.Option(
-        "dark",
-        "--contrast",
-        help="Protein 'dark' in the tomogram (reconstructions, the simulator) or 'bright'.",
-    ),
-    voxel_size_a: float | None = typer.Option(
-        None, "--voxel-size", help="Override the tomogram's header voxel size, Å."
-    ),
-    tile: str | None = typer.Option(
-        "128",
-        "--tile",
-        help="Core tile edge(s), voxels: N or Z,Y,X; each tile is scored with the template box as halo.",
-    ),
-    device: str = typer.Option("cpu", "--device", help="'cpu', 'cuda[:i]' or 'auto'."),
-    keep_tiles: bool = typer.Option(False, "--keep-tiles", help="Keep the per-tile results."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace a finished search (or restart one with other options)."
-    ),
+    tomogram: TomogramArgument,
+    template: Annotated[
+        str,
+        typer.Option(
+            "--template",
+            help="Built-in structure name (see `cryomine structures list`), or a map (.mrc, "
+            "protein bright) or atomic model (.pdb/.cif), resampled to the tomogram's voxel size.",
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Job folder to write (or resume).")
+    ],
+    angular_step_deg: Annotated[
+        float,
+        typer.Option(
+            "--angular-step",
+            help="Spacing of the uniform rotation grid, degrees (15° = 4401 rotations).",
+        ),
+    ] = 15.0,
+    symmetry: Annotated[
+        str,
+        typer.Option(
+            "--symmetry", help="Cyclic symmetry of the template about its z axis (C1, C2, ...)."
+        ),
+    ] = "C1",
+    tilt_range: Annotated[
+        str,
+        typer.Option(
+            "--tilt-range",
+            help="MIN,MAX tilt angles, degrees, for the missing wedge (tilt axis y); 'none' for no "
+            "wedge.",
+        ),
+    ] = "-60,60",
+    tilt_angles: Annotated[
+        Path | None,
+        typer.Option(
+            "--tilt-angles",
+            help="Text file of tilt angles (one per line, degrees; optional second column: the "
+            "dose received before that tilt, e/Å²); overrides --tilt-range.",
+        ),
+    ] = None,
+    dose_per_tilt: Annotated[
+        float | None,
+        typer.Option(
+            "--dose-per-tilt",
+            help="Dose per tilt image, e/Å² (needs --tilt-angles): weight the template per tilt "
+            "(exposure filter) instead of the binary wedge; tilts acquired in file order unless "
+            "the file's second column gives the accumulated dose.",
+        ),
+    ] = None,
+    defocus_um: Annotated[
+        float | None,
+        typer.Option(
+            "--defocus-um",
+            help="Defocus, µm, underfocus positive; filters the template by the CTF.",
+        ),
+    ] = None,
+    voltage_kv: Annotated[
+        float, typer.Option("--voltage-kv", help="Acceleration voltage, kV (CTF).")
+    ] = 300.0,
+    cs_mm: Annotated[float, typer.Option("--cs-mm", help="Spherical aberration, mm (CTF).")] = 2.7,
+    diameter_a: Annotated[
+        float | None,
+        typer.Option(
+            "--particle-diameter",
+            help="Particle diameter, Å: the spherical mask's diameter. Default: the template's "
+            "extent.",
+        ),
+    ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option("--mask", help="Template mask (.mrc, the template's box, values in [0, 1])."),
+    ] = None,
+    box_size: Annotated[
+        int | None,
+        typer.Option(
+            "--box-size", help="Template box, voxels (even). Default: the structure's own."
+        ),
+    ] = None,
+    contrast: Annotated[
+        str,
+        typer.Option(
+            "--contrast",
+            help="Protein 'dark' in the tomogram (reconstructions, the simulator) or 'bright'.",
+        ),
+    ] = "dark",
+    voxel_size_a: Annotated[
+        float | None,
+        typer.Option("--voxel-size", help="Override the tomogram's header voxel size, Å."),
+    ] = None,
+    tile: Annotated[
+        str | None,
+        typer.Option(
+            "--tile",
+            help="Core tile edge(s), voxels: N or Z,Y,X; each tile is scored with the template box "
+            "as halo.",
+        ),
+    ] = "128",
+    device: Annotated[str, typer.Option("--device", help="'cpu', 'cuda[:i]' or 'auto'.")] = "cpu",
+    keep_tiles: Annotated[
+        bool, typer.Option("--keep-tiles", help="Keep the per-tile results.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace a finished search (or restart one with other options)."
+        ),
+    ] = False,
 ) -> None:
     """Score every voxel and rotation of a tomogram against a template (FLCF).
 
@@ -252,61 +291,82 @@ def search(
 
 @match_app.command("extract")
 def extract(
-    job_dir: Path = typer.Argument(..., help="Folder of a finished `cryomine match search`."),
-    output: Path = typer.Option(
-        ...,
-        "--output",
-        "-o",
-        help="Picks: .star (RELION 5 centred Å by default), .coords (x y z px) or .json (copick).",
-    ),
-    false_alarms: float = typer.Option(
-        1.0,
-        "--false-alarms",
-        help="Expected number of chance scores above the cut-off in the whole search (sets it).",
-    ),
-    min_score: float | None = typer.Option(
-        None, "--min-score", help="Use this score cut-off instead of the statistical one."
-    ),
-    number: int | None = typer.Option(
-        None, "--number", help="Keep at most this many picks, best first."
-    ),
-    diameter_a: float | None = typer.Option(
-        None,
-        "--particle-diameter",
-        help="Particle diameter, Å: no two picks closer than its radius. Default: the mask's.",
-    ),
-    border_a: float = typer.Option(
-        0.0, "--border", help="Ignore peaks closer than this to the tomogram faces, Å."
-    ),
-    flavour: str = typer.Option(
-        "relion5",
-        "--flavour",
-        help="STAR coordinates: 'relion5' (centred Å) or 'relion4' (voxels).",
-    ),
-    p_values: int = typer.Option(
-        0,
-        "--p-values",
-        help="Monte Carlo significance test with this many pseudo-structures (cmTemplatePValue); 0: off.",
-    ),
-    max_p_value: float | None = typer.Option(
-        None,
-        "--max-p-value",
-        help="Keep only picks with cmTemplatePValue at most this (needs --p-values).",
-    ),
-    p_value_step_deg: float | None = typer.Option(
-        None,
-        "--p-value-step",
-        help="Rotation grid of the significance test, degrees. Default: the search's.",
-    ),
-    tomogram_path: Path | None = typer.Option(
-        None,
-        "--tomogram",
-        help="The searched tomogram, if it has moved since the search (for --p-values and names).",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the pseudo-structures."),
-    device: str = typer.Option(
-        "cpu", "--device", help="'cpu', 'cuda[:i]' or 'auto' (significance test)."
-    ),
+    job_dir: Annotated[Path, typer.Argument(help="Folder of a finished `cryomine match search`.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Picks: .star (RELION 5 centred Å by default), .coords (x y z px) or .json "
+            "(copick).",
+        ),
+    ],
+    false_alarms: Annotated[
+        float,
+        typer.Option(
+            "--false-alarms",
+            help="Expected number of chance scores above the cut-off in the whole search (sets "
+            "it).",
+        ),
+    ] = 1.0,
+    min_score: Annotated[
+        float | None,
+        typer.Option("--min-score", help="Use this score cut-off instead of the statistical one."),
+    ] = None,
+    number: Annotated[
+        int | None, typer.Option("--number", help="Keep at most this many picks, best first.")
+    ] = None,
+    diameter_a: Annotated[
+        float | None,
+        typer.Option(
+            "--particle-diameter",
+            help="Particle diameter, Å: no two picks closer than its radius. Default: the mask's.",
+        ),
+    ] = None,
+    border_a: Annotated[
+        float,
+        typer.Option("--border", help="Ignore peaks closer than this to the tomogram faces, Å."),
+    ] = 0.0,
+    flavour: Annotated[
+        str,
+        typer.Option(
+            "--flavour", help="STAR coordinates: 'relion5' (centred Å) or 'relion4' (voxels)."
+        ),
+    ] = "relion5",
+    p_values: Annotated[
+        int,
+        typer.Option(
+            "--p-values",
+            help="Monte Carlo significance test with this many pseudo-structures "
+            "(cmTemplatePValue); 0: off.",
+        ),
+    ] = 0,
+    max_p_value: Annotated[
+        float | None,
+        typer.Option(
+            "--max-p-value",
+            help="Keep only picks with cmTemplatePValue at most this (needs --p-values).",
+        ),
+    ] = None,
+    p_value_step_deg: Annotated[
+        float | None,
+        typer.Option(
+            "--p-value-step",
+            help="Rotation grid of the significance test, degrees. Default: the search's.",
+        ),
+    ] = None,
+    tomogram_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--tomogram",
+            help="The searched tomogram, if it has moved since the search (for --p-values and "
+            "names).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the pseudo-structures.")] = 0,
+    device: Annotated[
+        str, typer.Option("--device", help="'cpu', 'cuda[:i]' or 'auto' (significance test).")
+    ] = "cpu",
     overwrite: OverwriteFile = False,
 ) -> None:
     """Picks from a search: peaks above the false-alarm cut-off, with orientations and scores.

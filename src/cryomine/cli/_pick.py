@@ -4,88 +4,119 @@ similarity to an example with the learned picker (``--method embedding``, docs/p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import HeaderVoxelSize, OverwriteFile
+from cryomine.cli._common import Contrast, HeaderVoxelSize, OverwriteFile, TomogramArgument
 
 __all__ = ["register"]
 
 
 def pick(
-    tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    diameter_a: float = typer.Option(
-        ..., "--particle-diameter", help="Expected particle diameter, Å."
-    ),
-    output: Path = typer.Option(
-        ...,
-        "--output",
-        "-o",
-        help="Picks: .star (RELION 4 columns, px + pixel size), .coords (x y z px) or .json (copick, Å).",
-    ),
+    tomogram: TomogramArgument,
+    diameter_a: Annotated[
+        float, typer.Option("--particle-diameter", help="Expected particle diameter, Å.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Picks: .star (RELION 4 columns, px + pixel size), .coords (x y z px) or .json "
+            "(copick, Å).",
+        ),
+    ],
     voxel_size_a: HeaderVoxelSize = None,
-    contrast: str = typer.Option(
-        "dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
-    ),
-    min_distance_a: float | None = typer.Option(
-        None, "--min-distance", help="Minimum distance between picks, Å. Default 0.8 × diameter."
-    ),
-    min_score: float | None = typer.Option(
-        None,
-        "--min-score",
-        help="Keep picks whose DoG response is at least this many tomogram standard deviations.",
-    ),
-    max_picks: int | None = typer.Option(
-        None, "--max-picks", help="Keep at most this many picks, best first."
-    ),
-    border_a: float | None = typer.Option(
-        None,
-        "--border",
-        help="Exclude picks closer than this to the tomogram faces, Å. Default: the particle radius.",
-    ),
-    mask: Path | None = typer.Option(
-        None,
-        "--mask",
-        help="MRC mask of the tomogram's shape; picks are kept where it is non-zero.",
-    ),
-    method: str = typer.Option(
-        "dog", "--method", help="'dog' (template-free) or 'embedding' (learned picker + example)."
-    ),
-    reference: Path | None = typer.Option(
-        None,
-        "--reference",
-        help="embedding: MRC subvolume (box ≥ the model window, tomogram's voxel size and "
-        "intensity scale) centred on one example particle.",
-    ),
-    reference_coords: tuple[float, float, float] | None = typer.Option(
-        None,
-        "--reference-coords",
-        help="embedding: X Y Z (voxels) of an example particle in the tomogram.",
-    ),
-    reference_coords_file: Path | None = typer.Option(
-        None,
-        "--reference-coords-file",
-        help="embedding: .coords file (x y z voxels per line) of several example particles.",
-    ),
-    threshold: float | None = typer.Option(
-        None,
-        "--threshold",
-        help="embedding: cosine-similarity threshold. Default: automatic, median + 12 MAD of the map.",
-    ),
-    model_dir: Path | None = typer.Option(
-        None, "--model", help="embedding: picker model folder. Default: the shipped model."
-    ),
-    stride: int = typer.Option(
-        4, "--stride", help="embedding: similarity-map spacing, voxels (1, 2, 4 or 4·k)."
-    ),
-    similarity_output: Path | None = typer.Option(
-        None,
-        "--similarity-map",
-        help="embedding: MRC of the similarity map (voxel size × stride). Default: OUTPUT + "
-        ".similarity.mrc.",
-    ),
-    device: str = typer.Option("auto", "--device", help="embedding: cpu, cuda[:i] or auto."),
+    contrast: Contrast = "dark",
+    min_distance_a: Annotated[
+        float | None,
+        typer.Option(
+            "--min-distance", help="Minimum distance between picks, Å. Default 0.8 × diameter."
+        ),
+    ] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score",
+            help="Keep picks whose DoG response is at least this many tomogram standard "
+            "deviations.",
+        ),
+    ] = None,
+    max_picks: Annotated[
+        int | None, typer.Option("--max-picks", help="Keep at most this many picks, best first.")
+    ] = None,
+    border_a: Annotated[
+        float | None,
+        typer.Option(
+            "--border",
+            help="Exclude picks closer than this to the tomogram faces, Å. Default: the particle "
+            "radius.",
+        ),
+    ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option(
+            "--mask", help="MRC mask of the tomogram's shape; picks are kept where it is non-zero."
+        ),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", help="'dog' (template-free) or 'embedding' (learned picker + example)."
+        ),
+    ] = "dog",
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="embedding: MRC subvolume (box ≥ the model window, tomogram's voxel size and "
+            "intensity scale) centred on one example particle.",
+        ),
+    ] = None,
+    reference_coords: Annotated[
+        tuple[float, float, float] | None,
+        typer.Option(
+            "--reference-coords",
+            help="embedding: X Y Z (voxels) of an example particle in the tomogram.",
+        ),
+    ] = None,
+    reference_coords_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference-coords-file",
+            help="embedding: .coords file (x y z voxels per line) of several example particles.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="embedding: cosine-similarity threshold. Default: automatic, median + 12 MAD of "
+            "the map.",
+        ),
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model", help="embedding: picker model folder. Default: the shipped model."),
+    ] = None,
+    stride: Annotated[
+        int,
+        typer.Option(
+            "--stride", help="embedding: similarity-map spacing, voxels (1, 2, 4 or 4·k)."
+        ),
+    ] = 4,
+    similarity_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--similarity-map",
+            help="embedding: MRC of the similarity map (voxel size × stride). Default: OUTPUT + "
+            ".similarity.mrc.",
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="embedding: cpu, cuda[:i] or auto.")
+    ] = "auto",
     overwrite: OverwriteFile = False,
 ) -> None:
     """Pick particles in a tomogram: by difference of Gaussians, or by similarity to an example.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import HeaderVoxelSize, OverwriteFile
+from cryomine.cli._common import DeviceCpuCudaAuto, HeaderVoxelSize, OverwriteFile, TomogramArgument
 
 __all__ = ["register"]
 
@@ -26,25 +27,42 @@ def _class_name(name: str) -> str:
 
 @picker_app.command("train")
 def train(
-    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (or resume)."),
-    structures: list[str] = typer.Option(
-        ...,
-        "--structures",
-        help="Training structure: built-in name or map/model path; repeat the option.",
-    ),
-    epochs: int = typer.Option(30, "--epochs", help="Epochs (one freshly simulated pool each)."),
-    steps_per_epoch: int = typer.Option(40, "--steps-per-epoch", help="Optimizer steps per epoch."),
-    max_wall_s: float | None = typer.Option(
-        None, "--max-wall-time", help="Stop after the epoch that ends past this many seconds."
-    ),
-    window: int = typer.Option(24, "--window", help="Window edge, voxels (multiple of 4, ≥ 20)."),
-    embedding_dim: int = typer.Option(32, "--embedding-dim", help="Embedding length."),
-    voxel_size_a: float = typer.Option(10.0, "--voxel-size", help="Training voxel size, Å."),
-    shape: tuple[int, int, int] = typer.Option(
-        (64, 160, 160), "--shape", help="Training tomogram shape z y x, voxels."
-    ),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda[:i] or auto."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights and of every simulation."),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Model folder to write (or resume).")
+    ],
+    structures: Annotated[
+        list[str],
+        typer.Option(
+            "--structures",
+            help="Training structure: built-in name or map/model path; repeat the option.",
+        ),
+    ],
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Epochs (one freshly simulated pool each).")
+    ] = 30,
+    steps_per_epoch: Annotated[
+        int, typer.Option("--steps-per-epoch", help="Optimizer steps per epoch.")
+    ] = 40,
+    max_wall_s: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wall-time", help="Stop after the epoch that ends past this many seconds."
+        ),
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", help="Window edge, voxels (multiple of 4, ≥ 20).")
+    ] = 24,
+    embedding_dim: Annotated[int, typer.Option("--embedding-dim", help="Embedding length.")] = 32,
+    voxel_size_a: Annotated[
+        float, typer.Option("--voxel-size", help="Training voxel size, Å.")
+    ] = 10.0,
+    shape: Annotated[
+        tuple[int, int, int], typer.Option("--shape", help="Training tomogram shape z y x, voxels.")
+    ] = (64, 160, 160),
+    device: DeviceCpuCudaAuto = "cpu",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the weights and of every simulation.")
+    ] = 0,
 ) -> None:
     """Train a picker model on simulated tomograms of the given structures.
 
@@ -121,18 +139,28 @@ def train(
 
 @picker_app.command("embed")
 def embed(
-    tomogram: Path = typer.Argument(..., help="Tomogram (.mrc .rec .st .map, optionally .gz)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Embeddings to write (.zarr folder)."),
-    stride: int = typer.Option(4, "--stride", help="Output spacing, voxels: 1, 2, 4 or 4·k."),
-    model_dir: Path | None = typer.Option(
-        None, "--model", help="Model folder (config.json + model.pt). Default: the shipped model."
-    ),
+    tomogram: TomogramArgument,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Embeddings to write (.zarr folder).")
+    ],
+    stride: Annotated[
+        int, typer.Option("--stride", help="Output spacing, voxels: 1, 2, 4 or 4·k.")
+    ] = 4,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", help="Model folder (config.json + model.pt). Default: the shipped model."
+        ),
+    ] = None,
     voxel_size_a: HeaderVoxelSize = None,
-    contrast: str = typer.Option("dark", "--contrast", help="Protein 'dark' or 'bright'."),
-    tile_size: int = typer.Option(
-        32, "--tile", help="Network outputs per tile edge (memory ∝ (4·tile + window)³)."
-    ),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda[:i] or auto."),
+    contrast: Annotated[
+        str, typer.Option("--contrast", help="Protein 'dark' or 'bright'.")
+    ] = "dark",
+    tile_size: Annotated[
+        int,
+        typer.Option("--tile", help="Network outputs per tile edge (memory ∝ (4·tile + window)³)."),
+    ] = 32,
+    device: DeviceCpuCudaAuto = "auto",
     overwrite: OverwriteFile = False,
 ) -> None:
     """Embed every window of a tomogram with the picker network (tiled, fully convolutional).

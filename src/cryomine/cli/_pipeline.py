@@ -20,60 +20,79 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Device
+from cryomine.cli._common import Contrast, Device
 
 __all__ = ["register"]
 
 
 def pipeline(
-    tomograms: list[Path] = typer.Argument(
-        ..., help="Tomograms (.mrc .rec .st .map, optionally .gz); protein dark by default."
-    ),
-    diameter_a: float = typer.Option(
-        ...,
-        "--particle-diameter",
-        help="Expected particle diameter, Å (sets picking and the default box).",
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Directory for every step's outputs."),
-    box_size: int = typer.Option(
-        24, "--box", help="Subtomogram edge, in (binned) voxels; DISCA needs ≥ 21."
-    ),
-    bin_factor: int = typer.Option(
-        1, "--bin", help="Bin subtomograms by this whole factor on extraction."
-    ),
-    max_picks: int | None = typer.Option(
-        None, "--max-picks", help="Keep at most this many picks per tomogram, best first."
-    ),
-    min_score: float | None = typer.Option(
-        None, "--min-score", help="Minimum DoG score of a pick (tomogram standard deviations)."
-    ),
-    contrast: str = typer.Option(
-        "dark", "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
-    ),
-    voxel_size_a: float | None = typer.Option(
-        None, "--voxel-size", help="Override the tomograms' header voxel size, Å."
-    ),
-    k_range: tuple[int, int] = typer.Option(
-        (2, 20), "--k-range", help="Smallest and largest number of classes DISCA tries."
-    ),
-    max_iter: int = typer.Option(20, "--max-iter", help="Maximum DISCA EM iterations."),
-    width: float = typer.Option(
-        0.25,
-        "--width",
-        help="YOPO channel multiplier (0.25: the shipped pretrained network; 1.0 = the paper's, "
-        "~10× slower, starts from random weights).",
-    ),
-    tilt_range: float = typer.Option(
-        60.0, "--tilt-range", help="Tilt range ±DEG of the tilt series (missing wedge), degrees."
-    ),
-    average_iterations: int = typer.Option(
-        4, "--average-iterations", help="Alignment iterations per class average."
-    ),
+    tomograms: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Tomograms (.mrc .rec .st .map, optionally .gz); protein dark by default."
+        ),
+    ],
+    diameter_a: Annotated[
+        float,
+        typer.Option(
+            "--particle-diameter",
+            help="Expected particle diameter, Å (sets picking and the default box).",
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory for every step's outputs.")
+    ],
+    box_size: Annotated[
+        int, typer.Option("--box", help="Subtomogram edge, in (binned) voxels; DISCA needs ≥ 21.")
+    ] = 24,
+    bin_factor: Annotated[
+        int, typer.Option("--bin", help="Bin subtomograms by this whole factor on extraction.")
+    ] = 1,
+    max_picks: Annotated[
+        int | None,
+        typer.Option("--max-picks", help="Keep at most this many picks per tomogram, best first."),
+    ] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score", help="Minimum DoG score of a pick (tomogram standard deviations)."
+        ),
+    ] = None,
+    contrast: Contrast = "dark",
+    voxel_size_a: Annotated[
+        float | None,
+        typer.Option("--voxel-size", help="Override the tomograms' header voxel size, Å."),
+    ] = None,
+    k_range: Annotated[
+        tuple[int, int],
+        typer.Option("--k-range", help="Smallest and largest number of classes DISCA tries."),
+    ] = (2, 20),
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum DISCA EM iterations.")] = 20,
+    width: Annotated[
+        float,
+        typer.Option(
+            "--width",
+            help="YOPO channel multiplier (0.25: the shipped pretrained network; 1.0 = the "
+            "paper's, ~10× slower, starts from random weights).",
+        ),
+    ] = 0.25,
+    tilt_range: Annotated[
+        float,
+        typer.Option(
+            "--tilt-range", help="Tilt range ±DEG of the tilt series (missing wedge), degrees."
+        ),
+    ] = 60.0,
+    average_iterations: Annotated[
+        int, typer.Option("--average-iterations", help="Alignment iterations per class average.")
+    ] = 4,
     device: Device = "auto",
-    seed: int = typer.Option(0, "--seed", help="Random seed (integer) for sorting and averaging."),
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (integer) for sorting and averaging.")
+    ] = 0,
 ) -> None:
     """Pick, extract, sort (DISCA), average, place and report over one or many tomograms.
 

@@ -7,6 +7,7 @@ will mean feature embeddings of the learned picker.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,26 +15,40 @@ __all__ = ["register"]
 
 
 def place(
-    run_dir: Path = typer.Argument(..., help="Sort run directory the averages were made from."),
-    average_dir: Path = typer.Argument(
-        ..., help="Output directory of `cryomine average` (class_NNN.mrc, particles.star)."
-    ),
-    tomogram: Path = typer.Option(
-        ...,
-        "--tomogram",
-        help="Tomogram MRC: maps take its shape and voxel size (Å); its name selects particles.",
-    ),
-    output: Path = typer.Option(
-        ..., "--output", "-o", help="Density map to write (MRC, float32, protein bright)."
-    ),
-    labels: Path | None = typer.Option(
-        None,
-        "--labels",
-        help="Label map to write (MRC, int16 class numbers); default OUTPUT_labels.mrc.",
-    ),
-    threshold: float = typer.Option(
-        0.5, "--threshold", help="Label threshold, fraction of each average's maximum (0-1]."
-    ),
+    run_dir: Annotated[
+        Path, typer.Argument(help="Sort run directory the averages were made from.")
+    ],
+    average_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Output directory of `cryomine average` (class_NNN.mrc, particles.star)."
+        ),
+    ],
+    tomogram: Annotated[
+        Path,
+        typer.Option(
+            "--tomogram",
+            help="Tomogram MRC: maps take its shape and voxel size (Å); its name selects "
+            "particles.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Density map to write (MRC, float32, protein bright)."),
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Label map to write (MRC, int16 class numbers); default OUTPUT_labels.mrc.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", help="Label threshold, fraction of each average's maximum (0-1]."
+        ),
+    ] = 0.5,
 ) -> None:
     """Embed each particle's class average, rotated and shifted, at its position in the tomogram.
 

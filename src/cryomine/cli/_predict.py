@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,12 +13,19 @@ __all__ = ["register"]
 
 
 def predict(
-    run_dir: Path = typer.Argument(..., help="Run directory of `cryomine sort` (holds model/)."),
-    particles_dir: Path = typer.Argument(..., help="Particle set directory to classify."),
-    output: Path = typer.Option(
-        ..., "--output", "-o", help="Directory to write particles.star, features.npy and run.json."
-    ),
-    batch_size: int = typer.Option(64, "--batch-size", help="Subtomograms per batch (count)."),
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run directory of `cryomine sort` (holds model/).")
+    ],
+    particles_dir: Annotated[Path, typer.Argument(help="Particle set directory to classify.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Directory to write particles.star, features.npy and run.json."
+        ),
+    ],
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Subtomograms per batch (count).")
+    ] = 64,
     device: Device = "auto",
 ) -> None:
     """Assign each subtomogram to one of the run's classes (no training; DISCA features + mixture).

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import Device, OverwriteOutputs, Resume, Seed, simulated_tilt_range
+from cryomine.cli._common import (
+    Device,
+    OverwriteOutputs,
+    ParticleSetTiltRange,
+    Resume,
+    RunOutput,
+    Seed,
+    simulated_tilt_range,
+)
 
 __all__ = ["register", "run_mpp"]
 
@@ -61,39 +69,47 @@ def run_mpp(
 
 
 def refine(
-    run_dir: Path = typer.Argument(..., help="A sort run directory (particles.star with classes)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Run directory to write."),
-    particles_dir: Path | None = typer.Option(
-        None, "--particles", help="Particle set directory (default: the one the run recorded)."
-    ),
-    max_iter: int | None = typer.Option(
-        None, "--max-iter", help="Most MPP iterations (count). Default: 40."
-    ),
-    angular_step: float | None = typer.Option(
-        None, "--angular-step", help="Global rotation grid step (degrees). Default: 30."
-    ),
-    lowpass: float | None = typer.Option(
-        None,
-        "--lowpass",
-        help="Scoring and averaging band (Å). Default: 4 voxels (half Nyquist).",
-    ),
-    min_class_size: int | None = typer.Option(
-        None, "--min-class-size", help="Fewest members a class may keep (subtomograms). Default: 6."
-    ),
-    merge_threshold: float | None = typer.Option(
-        None,
-        "--merge-threshold",
-        help="Merge two classes whose half maps correlate at this fraction of what one "
-        "structure would give (dimensionless). Default: 0.9.",
-    ),
-    no_propose: bool = typer.Option(
-        False, "--no-propose", help="Never split classes (K can only fall)."
-    ),
-    tilt_range: float | None = typer.Option(
-        None,
-        "--tilt-range",
-        help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
-    ),
+    run_dir: Annotated[
+        Path, typer.Argument(help="A sort run directory (particles.star with classes).")
+    ],
+    output: RunOutput,
+    particles_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--particles", help="Particle set directory (default: the one the run recorded)."
+        ),
+    ] = None,
+    max_iter: Annotated[
+        int | None, typer.Option("--max-iter", help="Most MPP iterations (count). Default: 40.")
+    ] = None,
+    angular_step: Annotated[
+        float | None,
+        typer.Option("--angular-step", help="Global rotation grid step (degrees). Default: 30."),
+    ] = None,
+    lowpass: Annotated[
+        float | None,
+        typer.Option(
+            "--lowpass", help="Scoring and averaging band (Å). Default: 4 voxels (half Nyquist)."
+        ),
+    ] = None,
+    min_class_size: Annotated[
+        int | None,
+        typer.Option(
+            "--min-class-size", help="Fewest members a class may keep (subtomograms). Default: 6."
+        ),
+    ] = None,
+    merge_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--merge-threshold",
+            help="Merge two classes whose half maps correlate at this fraction of what one "
+            "structure would give (dimensionless). Default: 0.9.",
+        ),
+    ] = None,
+    no_propose: Annotated[
+        bool, typer.Option("--no-propose", help="Never split classes (K can only fall).")
+    ] = False,
+    tilt_range: ParticleSetTiltRange = None,
     device: Device = "auto",
     seed: Seed = 0,
     resume: Resume = False,

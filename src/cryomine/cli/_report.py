@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from cryomine.cli._common import SortRunArgument
 
 __all__ = ["register"]
 
 
 def report(
-    run_dir: Path = typer.Argument(..., help="Sort run directory (output of cryomine sort)."),
-    output: Path = typer.Option(
-        Path("report.html"), "--output", "-o", help="HTML file to write (self-contained)."
-    ),
-    averages: Path | None = typer.Option(
-        None, "--averages", help="Output directory of cryomine average (class maps, FSC curves)."
-    ),
-    tomogram: Path | None = typer.Option(
-        None, "--tomogram", help="Tomogram MRC whose central z slice is drawn with the picks."
-    ),
-    annotation: Path | None = typer.Option(
-        None,
-        "--annotation",
-        help="Label map from cryomine place (integer MRC, tomogram voxels) drawn over the slice.",
-    ),
-    max_points: int = typer.Option(
-        2000, "--max-points", help="Particles at most in the t-SNE feature map (count)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of subsampling and t-SNE (integer)."),
+    run_dir: SortRunArgument,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="HTML file to write (self-contained).")
+    ] = Path("report.html"),
+    averages: Annotated[
+        Path | None,
+        typer.Option(
+            "--averages", help="Output directory of cryomine average (class maps, FSC curves)."
+        ),
+    ] = None,
+    tomogram: Annotated[
+        Path | None,
+        typer.Option(
+            "--tomogram", help="Tomogram MRC whose central z slice is drawn with the picks."
+        ),
+    ] = None,
+    annotation: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotation",
+            help="Label map from cryomine place (integer MRC, tomogram voxels) drawn over the "
+            "slice.",
+        ),
+    ] = None,
+    max_points: Annotated[
+        int,
+        typer.Option("--max-points", help="Particles at most in the t-SNE feature map (count)."),
+    ] = 2000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of subsampling and t-SNE (integer).")
+    ] = 0,
 ) -> None:
     """Write an HTML report: run record, EM curves, feature map, class gallery, evaluation.
 

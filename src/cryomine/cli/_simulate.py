@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory, Seed
+from cryomine.cli._common import (
+    DeviceAutoCpuCuda,
+    OverwriteDirectory,
+    ParticleSetOutput,
+    Seed,
+    SimulationDefocus,
+    SimulationTiltRange,
+    SimulationTiltStep,
+    SimulationVoxelSize,
+    Structures,
+)
 
 __all__ = ["register"]
 
@@ -19,10 +29,6 @@ simulate_app = typer.Typer(
         "poses) and crowded tomograms (with truth.star and a label map). Imaging: tilt series "
         "about y, CTF (300 kV, Cs 2.7 mm), noise at a target SNR, weighted back-projection."
     ),
-)
-
-_STRUCTURE_HELP = (
-    "Structure: a built-in name (see `cryomine structures`) or a map/model file; repeat for more."
 )
 
 
@@ -38,54 +44,61 @@ def _tilt_range(tilt_range_deg: float) -> tuple[float, float]:
 
 @simulate_app.command("subtomograms")
 def subtomograms(
-    structure: Annotated[list[str], typer.Option("--structure", "-s", help=_STRUCTURE_HELP)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output particle-set directory.")],
-    per_class: int = typer.Option(100, "--per-class", help="Subtomograms per structure."),
-    snr: float = typer.Option(
-        0.1, "--snr", help="SNR of each subtomogram: var(signal) / var(noise), unitless."
-    ),
-    tilt_range: float = typer.Option(
-        60.0, "--tilt-range", help="Maximum tilt in degrees: 60 means ±60°."
-    ),
-    tilt_step: float = typer.Option(3.0, "--tilt-step", help="Tilt increment, degrees."),
-    box: int = typer.Option(24, "--box", help="Box edge, voxels."),
-    voxel_size: float = typer.Option(13.0, "--voxel-size", help="Voxel size, Å."),
-    defocus: float = typer.Option(
-        5.0, "--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."
-    ),
-    max_shift: float = typer.Option(
-        2.0, "--max-shift", help="Random shift per axis, up to this many voxels."
-    ),
-    mode: str | None = typer.Option(
-        None,
-        "--mode",
-        help="Imaging of the projection noise model: 'tilt-series' (project, CTF, noise, WBP; "
-        "the default) or 'fourier' (3-D CTF x wedge). Not with --noise-model paper.",
-        show_default=False,
-    ),
-    noise_model: str = typer.Option(
-        "projection",
-        "--noise-model",
-        help="'projection': noise in the projections (or WBP-coloured with --mode fourier), "
-        "every subtomogram at exactly --snr. 'paper': the DISCA paper's 3-D protocol "
-        "(band-pass, noise scaled by each structure's own signal variance, CTF without "
-        "amplitude contrast); --snr is then nominal, see docs/simulation.md.",
-    ),
-    signal_variance: str = typer.Option(
-        "subtomogram",
-        "--signal-variance",
-        help="Paper noise model: σ²_s from each subtomogram's own rotated, shifted density "
-        "('subtomogram') or once per structure from its centred map ('structure').",
-    ),
-    normalize: bool = typer.Option(
-        True,
-        "--normalize/--no-normalize",
-        help="Z-score each subtomogram (mean 0, sd 1), or leave it at its simulated scale.",
-    ),
+    structure: Structures,
+    output: ParticleSetOutput,
+    per_class: Annotated[
+        int, typer.Option("--per-class", help="Subtomograms per structure.")
+    ] = 100,
+    snr: Annotated[
+        float,
+        typer.Option("--snr", help="SNR of each subtomogram: var(signal) / var(noise), unitless."),
+    ] = 0.1,
+    tilt_range: SimulationTiltRange = 60.0,
+    tilt_step: SimulationTiltStep = 3.0,
+    box: Annotated[int, typer.Option("--box", help="Box edge, voxels.")] = 24,
+    voxel_size: SimulationVoxelSize = 13.0,
+    defocus: SimulationDefocus = 5.0,
+    max_shift: Annotated[
+        float, typer.Option("--max-shift", help="Random shift per axis, up to this many voxels.")
+    ] = 2.0,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="Imaging of the projection noise model: 'tilt-series' (project, CTF, noise, WBP; "
+            "the default) or 'fourier' (3-D CTF x wedge). Not with --noise-model paper.",
+            show_default=False,
+        ),
+    ] = None,
+    noise_model: Annotated[
+        str,
+        typer.Option(
+            "--noise-model",
+            help="'projection': noise in the projections (or WBP-coloured with --mode fourier), "
+            "every subtomogram at exactly --snr. 'paper': the DISCA paper's 3-D protocol "
+            "(band-pass, noise scaled by each structure's own signal variance, CTF without "
+            "amplitude contrast); --snr is then nominal, see docs/simulation.md.",
+        ),
+    ] = "projection",
+    signal_variance: Annotated[
+        str,
+        typer.Option(
+            "--signal-variance",
+            help="Paper noise model: σ²_s from each subtomogram's own rotated, shifted density "
+            "('subtomogram') or once per structure from its centred map ('structure').",
+        ),
+    ] = "subtomogram",
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Z-score each subtomogram (mean 0, sd 1), or leave it at its simulated scale.",
+        ),
+    ] = True,
     seed: Seed = 0,
-    batch_size: int = typer.Option(
-        64, "--batch-size", help="Subtomograms simulated at a time (count)."
-    ),
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Subtomograms simulated at a time (count).")
+    ] = 64,
     device: DeviceAutoCpuCuda = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:
@@ -124,37 +137,37 @@ def subtomograms(
 
 @simulate_app.command("tomogram")
 def tomogram(
-    structure: Annotated[list[str], typer.Option("--structure", "-s", help=_STRUCTURE_HELP)],
+    structure: Structures,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
-    shape: tuple[int, int, int] = typer.Option(
-        (100, 400, 400), "--shape", help="Tomogram size Z Y X, voxels."
-    ),
-    voxel_size: float = typer.Option(10.0, "--voxel-size", help="Voxel size, Å."),
-    particles: int = typer.Option(100, "--particles", help="Number of particles."),
-    snr: float = typer.Option(
-        0.1, "--snr", help="SNR of the tomogram: var(signal) / var(noise), unitless."
-    ),
-    tilt_range: float = typer.Option(
-        60.0, "--tilt-range", help="Maximum tilt in degrees: 60 means ±60°."
-    ),
-    tilt_step: float = typer.Option(3.0, "--tilt-step", help="Tilt increment, degrees."),
-    defocus: float = typer.Option(
-        5.0, "--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."
-    ),
-    membranes: int = typer.Option(
-        0, "--membranes", help="Number of membrane vesicles (40 Å shells)."
-    ),
-    gold: int = typer.Option(0, "--gold", help="Number of gold beads (100 Å spheres)."),
+    shape: Annotated[
+        tuple[int, int, int], typer.Option("--shape", help="Tomogram size Z Y X, voxels.")
+    ] = (100, 400, 400),
+    voxel_size: SimulationVoxelSize = 10.0,
+    particles: Annotated[int, typer.Option("--particles", help="Number of particles.")] = 100,
+    snr: Annotated[
+        float,
+        typer.Option("--snr", help="SNR of the tomogram: var(signal) / var(noise), unitless."),
+    ] = 0.1,
+    tilt_range: SimulationTiltRange = 60.0,
+    tilt_step: SimulationTiltStep = 3.0,
+    defocus: SimulationDefocus = 5.0,
+    membranes: Annotated[
+        int, typer.Option("--membranes", help="Number of membrane vesicles (40 Å shells).")
+    ] = 0,
+    gold: Annotated[int, typer.Option("--gold", help="Number of gold beads (100 Å spheres).")] = 0,
     seed: Seed = 0,
-    name: str = typer.Option(
-        "tomogram",
-        "--name",
-        help="Tomogram name written to truth.star (rlnTomoName). The default matches the written "
-        "tomogram.mrc, so picks from it (named after the file) can be scored against the truth.",
-    ),
-    write_clean: bool = typer.Option(
-        False, "--write-clean", help="Also write the noise-free density clean.mrc."
-    ),
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name",
+            help="Tomogram name written to truth.star (rlnTomoName). The default matches the "
+            "written tomogram.mrc, so picks from it (named after the file) can be scored against "
+            "the truth.",
+        ),
+    ] = "tomogram",
+    write_clean: Annotated[
+        bool, typer.Option("--write-clean", help="Also write the noise-free density clean.mrc.")
+    ] = False,
     device: DeviceAutoCpuCuda = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:

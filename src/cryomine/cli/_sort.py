@@ -8,113 +8,157 @@ alone; ``disca-mpp`` runs DISCA into ``RUN_DIR/disca`` and refines its classes b
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import LOWPASS_HELP, Device, OverwriteOutputs, Resume, Seed
+from cryomine.cli._common import (
+    LOWPASS_HELP,
+    Device,
+    KRange,
+    OverwriteOutputs,
+    ParticleSetArgument,
+    Resume,
+    RunOutput,
+    Seed,
+)
 
 __all__ = ["register"]
 
 
 def sort(
-    particles_dir: Path = typer.Argument(
-        ..., help="Particle set directory (particles.star + subtomograms)."
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Run directory to write."),
-    method: str = typer.Option(
-        "disca",
-        "--method",
-        help="disca (features + Gaussian mixtures), mpp (multi-pattern pursuit: alignment to "
-        "class averages, K found, docs/mpp.md) or disca-mpp (DISCA, then MPP from its classes).",
-    ),
-    k_range: tuple[int, int] = typer.Option(
-        (2, 20), "--k-range", help="Smallest and largest number of classes tried (count)."
-    ),
-    max_iter: int | None = typer.Option(
-        None,
-        "--max-iter",
-        help="Most iterations (count): DISCA EM iterations (default 20), MPP iterations "
-        "(default 40); disca-mpp: both.",
-    ),
-    width: float | None = typer.Option(
-        None,
-        "--width",
-        help="YOPO channel multiplier (dimensionless; 1.0 = 64…208 channels, 0.25 is ~10x "
-        "faster). Default: the preset's (cryomine: 0.25; paper: 1.0).",
-    ),
-    pretrained: str | None = typer.Option(
-        None,
-        "--pretrained",
-        help="Starting weights of the network: builtin (the trunk shipped with cryomine, "
-        "pretrained on simulated structures; width 0.25), none (random, as the paper) or a "
-        "directory written by benchmarks/pretrain_yopo.py. Default: the preset's "
-        "(cryomine: builtin; paper: none).",
-    ),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Subtomograms per batch (count). Default: the preset's."
-    ),
-    pca_components: int = typer.Option(
-        16,
-        "--pca-components",
-        help="Feature dimensions kept for the mixture fits (count; fewer for small sets).",
-    ),
-    lowpass: str | None = typer.Option(
-        None,
-        "--lowpass",
-        help=LOWPASS_HELP + " Default: the preset's (cryomine: auto; paper: none).",
-    ),
-    preset: str = typer.Option(
-        "cryomine",
-        "--preset",
-        help="cryomine (the measured defaults of docs/disca.md) or paper (the DISCA "
-        "specification exactly: no input filter, full covariances, no smallest-class rule, "
-        "lr 1e-5, batch 64); explicit options apply on top.",
-    ),
-    covariance: str | None = typer.Option(
-        None,
-        "--covariance",
-        help="Mixture covariance models tried, comma-separated from full, diag, tied, "
-        "spherical; chosen together with K by BIC. Default: the preset's.",
-    ),
-    n_init: int | None = typer.Option(
-        None, "--n-init", help="Fresh mixture starts per K and covariance model (count; preset's)."
-    ),
-    min_class_size: int | None = typer.Option(
-        None,
-        "--min-class-size",
-        help="Smallest mixture component allowed (subtomograms). Default: the preset's "
-        "(cryomine: PCA dimensions + 1; paper: 1, no rule).",
-    ),
-    min_cluster_size: int | None = typer.Option(
-        None, "--min-cluster-size", hidden=True, help="Former name of --min-class-size."
-    ),
-    learning_rate: float | None = typer.Option(
-        None, "--learning-rate", help="NAdam learning rate at iteration 0 (default: the preset's)."
-    ),
-    min_steps: int | None = typer.Option(
-        None,
-        "--min-steps",
-        help="Least optimizer steps per EM iteration (count); epochs repeat to reach it.",
-    ),
-    min_iter: int | None = typer.Option(
-        None, "--min-iter", help="EM iterations before it may stop (count; default: the preset's)."
-    ),
-    tol: float | None = typer.Option(
-        None,
-        "--tol",
-        help="Stop when fewer than this fraction of labels change with K unchanged "
-        "(default 0.001).",
-    ),
-    no_zscore: bool = typer.Option(
-        False, "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
-    ),
-    stages: int = typer.Option(
-        1,
-        "--stages",
-        help="Most sorting stages (count; any method): after each, the classes that pass a split "
-        "test are set aside and the rest is sorted again (docs/stages.md); each stage's run "
-        "is in RUN_DIR/stage-S.",
-    ),
+    particles_dir: ParticleSetArgument,
+    output: RunOutput,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="disca (features + Gaussian mixtures), mpp (multi-pattern pursuit: alignment to "
+            "class averages, K found, docs/mpp.md) or disca-mpp (DISCA, then MPP from its "
+            "classes).",
+        ),
+    ] = "disca",
+    k_range: KRange = (2, 20),
+    max_iter: Annotated[
+        int | None,
+        typer.Option(
+            "--max-iter",
+            help="Most iterations (count): DISCA EM iterations (default 20), MPP iterations "
+            "(default 40); disca-mpp: both.",
+        ),
+    ] = None,
+    width: Annotated[
+        float | None,
+        typer.Option(
+            "--width",
+            help="YOPO channel multiplier (dimensionless; 1.0 = 64…208 channels, 0.25 is ~10x "
+            "faster). Default: the preset's (cryomine: 0.25; paper: 1.0).",
+        ),
+    ] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(
+            "--pretrained",
+            help="Starting weights of the network: builtin (the trunk shipped with cryomine, "
+            "pretrained on simulated structures; width 0.25), none (random, as the paper) or a "
+            "directory written by benchmarks/pretrain_yopo.py. Default: the preset's "
+            "(cryomine: builtin; paper: none).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Subtomograms per batch (count). Default: the preset's."),
+    ] = None,
+    pca_components: Annotated[
+        int,
+        typer.Option(
+            "--pca-components",
+            help="Feature dimensions kept for the mixture fits (count; fewer for small sets).",
+        ),
+    ] = 16,
+    lowpass: Annotated[
+        str | None,
+        typer.Option(
+            "--lowpass", help=LOWPASS_HELP + " Default: the preset's (cryomine: auto; paper: none)."
+        ),
+    ] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            help="cryomine (the measured defaults of docs/disca.md) or paper (the DISCA "
+            "specification exactly: no input filter, full covariances, no smallest-class rule, "
+            "lr 1e-5, batch 64); explicit options apply on top.",
+        ),
+    ] = "cryomine",
+    covariance: Annotated[
+        str | None,
+        typer.Option(
+            "--covariance",
+            help="Mixture covariance models tried, comma-separated from full, diag, tied, "
+            "spherical; chosen together with K by BIC. Default: the preset's.",
+        ),
+    ] = None,
+    n_init: Annotated[
+        int | None,
+        typer.Option(
+            "--n-init", help="Fresh mixture starts per K and covariance model (count; preset's)."
+        ),
+    ] = None,
+    min_class_size: Annotated[
+        int | None,
+        typer.Option(
+            "--min-class-size",
+            help="Smallest mixture component allowed (subtomograms). Default: the preset's "
+            "(cryomine: PCA dimensions + 1; paper: 1, no rule).",
+        ),
+    ] = None,
+    min_cluster_size: Annotated[
+        int | None,
+        typer.Option("--min-cluster-size", hidden=True, help="Former name of --min-class-size."),
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--learning-rate", help="NAdam learning rate at iteration 0 (default: the preset's)."
+        ),
+    ] = None,
+    min_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--min-steps",
+            help="Least optimizer steps per EM iteration (count); epochs repeat to reach it.",
+        ),
+    ] = None,
+    min_iter: Annotated[
+        int | None,
+        typer.Option(
+            "--min-iter", help="EM iterations before it may stop (count; default: the preset's)."
+        ),
+    ] = None,
+    tol: Annotated[
+        float | None,
+        typer.Option(
+            "--tol",
+            help="Stop when fewer than this fraction of labels change with K unchanged "
+            "(default 0.001).",
+        ),
+    ] = None,
+    no_zscore: Annotated[
+        bool,
+        typer.Option(
+            "--no-zscore", help="Do not z-score each subtomogram (as the reference code)."
+        ),
+    ] = False,
+    stages: Annotated[
+        int,
+        typer.Option(
+            "--stages",
+            help="Most sorting stages (count; any method): after each, the classes that pass a "
+            "split test are set aside and the rest is sorted again (docs/stages.md); each stage's "
+            "run is in RUN_DIR/stage-S.",
+        ),
+    ] = 1,
     device: Device = "auto",
     seed: Seed = 0,
     resume: Resume = False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,35 +13,50 @@ __all__ = ["register"]
 
 
 def structures(
-    name: str | None = typer.Argument(
-        None,
-        help="Built-in structure name or alias (case-insensitive), or a path to a .pdb/.cif/.mmcif "
-        "model or .mrc/.map density map (optionally .gz). Leave out to list the built-ins.",
-    ),
-    output: Path | None = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="MRC file to write the density map to (.mrc, .map; .gz to compress).",
-    ),
-    voxel_size_a: float | None = typer.Option(
-        None, "--voxel-size", help="Voxel size of the written map, Å. Required with --output."
-    ),
-    box_size: int | None = typer.Option(
-        None,
-        "--box",
-        help="Edge of the cubic box, voxels. Default: the smallest even box holding the structure.",
-    ),
-    resolution_a: float | None = typer.Option(
-        None,
-        "--resolution",
-        help="Resolution of the Gaussian low-pass, Å. Default: twice the voxel size.",
-    ),
-    mass_kda: float | None = typer.Option(
-        None,
-        "--mass",
-        help="Mass the density is scaled to, kDa. Default: from the atoms or the catalogue.",
-    ),
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Built-in structure name or alias (case-insensitive), or a path to a "
+            ".pdb/.cif/.mmcif model or .mrc/.map density map (optionally .gz). Leave out to list "
+            "the built-ins."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="MRC file to write the density map to (.mrc, .map; .gz to compress).",
+        ),
+    ] = None,
+    voxel_size_a: Annotated[
+        float | None,
+        typer.Option(
+            "--voxel-size", help="Voxel size of the written map, Å. Required with --output."
+        ),
+    ] = None,
+    box_size: Annotated[
+        int | None,
+        typer.Option(
+            "--box",
+            help="Edge of the cubic box, voxels. Default: the smallest even box holding the "
+            "structure.",
+        ),
+    ] = None,
+    resolution_a: Annotated[
+        float | None,
+        typer.Option(
+            "--resolution",
+            help="Resolution of the Gaussian low-pass, Å. Default: twice the voxel size.",
+        ),
+    ] = None,
+    mass_kda: Annotated[
+        float | None,
+        typer.Option(
+            "--mass",
+            help="Mass the density is scaled to, kDa. Default: from the atoms or the catalogue.",
+        ),
+    ] = None,
     overwrite: OverwriteFile = False,
 ) -> None:
     """List the built-in structures, or write one as a density map.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from cryomine.cli._common import SortRunArgument
 
 __all__ = ["import_napari", "register"]
 
@@ -24,16 +27,21 @@ def import_napari() -> object:
 
 
 def view(
-    run_dir: Path = typer.Argument(..., help="Sort run directory (output of cryomine sort)."),
-    tomogram: Path | None = typer.Option(
-        None, "--tomogram", help="Tomogram MRC to show (memory-mapped; voxel size in Å)."
-    ),
-    annotation: Path | None = typer.Option(
-        None, "--annotation", help="Integer label map from cryomine place, tomogram voxels."
-    ),
-    point_size: float | None = typer.Option(
-        None, "--point-size", help="Diameter of the pick markers, Å (default 10 voxels)."
-    ),
+    run_dir: SortRunArgument,
+    tomogram: Annotated[
+        Path | None,
+        typer.Option("--tomogram", help="Tomogram MRC to show (memory-mapped; voxel size in Å)."),
+    ] = None,
+    annotation: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotation", help="Integer label map from cryomine place, tomogram voxels."
+        ),
+    ] = None,
+    point_size: Annotated[
+        float | None,
+        typer.Option("--point-size", help="Diameter of the pick markers, Å (default 10 voxels)."),
+    ] = None,
 ) -> None:
     """Open napari with the tomogram, the picks coloured by class and the label map.
 
