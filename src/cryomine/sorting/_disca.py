@@ -395,7 +395,9 @@ class DISCA(ClusterMixin, BaseEstimator):
         loop = LoopState()
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         if resume and checkpoint is not None and checkpoint.is_dir():
-            loop = read_checkpoint(checkpoint, self.json_params(), _RESUMABLE, net, source.n_particles)
+            loop = read_checkpoint(
+                checkpoint, self.json_params(), _RESUMABLE, net, source.n_particles
+            )
             logger.info("resuming DISCA at iteration %d from %s", loop.iteration, checkpoint)
 
         if loop.m_step_pending and not loop.finished and loop.iteration < self.max_iter:

@@ -209,7 +209,7 @@ class MPP:
         written there after every iteration; ``resume=True`` continues from it (same data and
         parameters).
         """
-        from cryomine.sorting.baselines._data import as_subtomogram_array
+        from cryomine.sorting._source import as_subtomogram_array
 
         data = normalize_subtomograms(as_subtomogram_array(X, minimum=2))
         n = data.shape[0]

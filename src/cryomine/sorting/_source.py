@@ -21,6 +21,7 @@ __all__ = [
     "AUTO_LOWPASS_VOXELS",
     "SubtomogramSource",
     "as_source",
+    "as_subtomogram_array",
     "lowpass_fraction",
     "lowpass_transfer",
 ]
@@ -87,6 +88,32 @@ def lowpass_transfer(box_size: int, fraction: float) -> np.ndarray:
     return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
 
 
+def as_subtomogram_array(data: Any, *, minimum: int = 1) -> np.ndarray:
+    """All subtomograms as one float32 ``(N, S, S, S)`` array (axes particle, z, y, x).
+
+    Parameters
+    ----------
+    data
+        An ``(N, S, S, S)`` array, or a :class:`cryomine.io.ParticleSet` (anything with
+        ``n_particles`` and ``read(indices)``), read whole.
+    minimum
+        Fewest subtomograms accepted.
+    """
+    if hasattr(data, "read") and hasattr(data, "n_particles"):
+        array = np.asarray(data.read(np.arange(int(data.n_particles))), dtype=np.float32)
+    else:
+        array = np.asarray(data, dtype=np.float32)
+    if array.ndim != 4 or not (array.shape[1] == array.shape[2] == array.shape[3]):
+        raise InputError(
+            f"subtomograms of shape {array.shape}: expected an (N, S, S, S) stack of cubes"
+        )
+    if array.shape[0] < minimum:
+        raise InputError(f"{array.shape[0]} subtomograms: expected at least {minimum}")
+    if not np.isfinite(array).all():
+        raise InputError("subtomograms: contain NaN or infinite values")
+    return array
+
+
 class SubtomogramSource:
     """Random and batched access to ``N`` cubic subtomograms ``(S, S, S)``, float32.
 
@@ -116,10 +143,7 @@ class SubtomogramSource:
         zscore: bool = True,
     ) -> None:
         if isinstance(data, np.ndarray):
-            if data.ndim != 4 or not (data.shape[1] == data.shape[2] == data.shape[3]):
-                raise InputError(
-                    f"subtomograms of shape {data.shape}: expected an (N, S, S, S) array of cubes"
-                )
+            data = as_subtomogram_array(data, minimum=minimum)
             self._array: np.ndarray | None = data
             self._set = None
             self.n_particles = int(data.shape[0])

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
-from cryomine.sorting.baselines._data import as_subtomogram_array
+from cryomine.sorting._source import as_subtomogram_array
 
 __all__ = [
     "AutoencoderClustering",

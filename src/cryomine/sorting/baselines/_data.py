@@ -1,41 +1,14 @@
-"""Bringing the baselines' inputs into memory: subtomogram stacks and reference maps."""
+"""The baselines' reference maps as one checked stack (subtomograms: ``sorting._source``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from cryomine.errors import InputError
 
-__all__ = ["as_reference_stack", "as_subtomogram_array"]
-
-
-def as_subtomogram_array(data: Any, *, minimum: int = 1) -> np.ndarray:
-    """All subtomograms as one float32 ``(N, S, S, S)`` array (axes particle, z, y, x).
-
-    Parameters
-    ----------
-    data
-        An ``(N, S, S, S)`` array, or a :class:`cryomine.io.ParticleSet` (anything with
-        ``n_particles`` and ``read(indices)``), read whole.
-    minimum
-        Fewest subtomograms accepted.
-    """
-    if hasattr(data, "read") and hasattr(data, "n_particles"):
-        array = np.asarray(data.read(np.arange(int(data.n_particles))), dtype=np.float32)
-    else:
-        array = np.asarray(data, dtype=np.float32)
-    if array.ndim != 4 or not (array.shape[1] == array.shape[2] == array.shape[3]):
-        raise InputError(
-            f"subtomograms of shape {array.shape}: expected an (N, S, S, S) stack of cubes"
-        )
-    if array.shape[0] < minimum:
-        raise InputError(f"{array.shape[0]} subtomograms: expected at least {minimum}")
-    if not np.isfinite(array).all():
-        raise InputError("subtomograms: contain NaN or infinite values")
-    return array
+__all__ = ["as_reference_stack"]
 
 
 def as_reference_stack(

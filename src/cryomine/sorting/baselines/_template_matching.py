@@ -34,7 +34,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cryomine._deprecation import renamed_property
 from cryomine.errors import InputError
-from cryomine.sorting.baselines._data import as_reference_stack, as_subtomogram_array
+from cryomine.sorting._source import as_subtomogram_array
+from cryomine.sorting.baselines._data import as_reference_stack
 
 __all__ = ["TemplateMatchingClassifier", "TemplateMatchingResult", "template_matching_classify"]
 
