@@ -75,7 +75,7 @@ def test_report_states_class_sizes_metrics_and_resolutions(fake_run: FakeRun,
     assert "mostly dumbbell" in full_report and "mostly sphere" in full_report
     render = "isosurface at" if ISOSURFACE_AVAILABLE else "maximum-intensity projections ("
     assert full_report.lower().count(render) == 3
-    assert "re-embedded classes from annotation_labels.mrc" in full_report
+    assert "classes placed from annotation_labels.mrc" in full_report
     assert "30 of the run&#x27;s 30 particles" in full_report
 
 

@@ -1,7 +1,7 @@
 """``cryomine place``: place the class averages back into a tomogram-sized map.
 
 ``cryomine embed`` is the former name, kept as a deprecated alias for one release: *embed*
-will mean feature embeddings of the learned picker.
+means feature embeddings of the learned picker (`cryomine picker embed`).
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def place(
     """Embed each particle's class average, rotated and shifted, at its position in the tomogram.
 
     Particles and orientations come from AVERAGE_DIR/particles.star; only rows whose
-    rlnTomoName matches the tomogram's name are embedded.
+    rlnTomoName matches the tomogram's name are placed.
     """
     from cryomine._runrecord import recording_run
     from cryomine.cli._common import progress
-    from cryomine.embed import embed_run
+    from cryomine.place import place_run
 
     labels = (
         labels
@@ -78,8 +78,8 @@ def place(
         inputs=[average_dir, tomogram],
         name=f"{output.name.split('.')[0]}_run.json",
     ) as record:
-        with progress("embedding") as bar:
-            count = embed_run(
+        with progress("placing") as bar:
+            count = place_run(
                 run_dir,
                 average_dir,
                 tomogram=tomogram,
@@ -88,8 +88,8 @@ def place(
                 threshold_fraction=threshold,
                 progress=bar,
             )
-        record.results["n_embedded"] = count
-    typer.echo(f"embedded {count} particles; wrote {output} and {labels}")
+        record.results["n_placed"] = count
+    typer.echo(f"placed {count} particles; wrote {output} and {labels}")
 
 
 def register(app: typer.Typer) -> None:

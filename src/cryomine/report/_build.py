@@ -235,7 +235,7 @@ def _tomogram_section(data: RunData, tomogram: Path, labels_path: Path | None) -
         picks, classes = zyx[near, 1:], data.classes[rows][near]
     caption = (
         f"Central z slice (z = {z}) of {tomogram.name}; "
-        + (f"re-embedded classes from {labels_path.name} in class colours; "
+        + (f"classes placed from {labels_path.name} in class colours; "
            if labels_path is not None else "")
         + f"circles: {0 if picks is None else len(picks)} of the run's {len(rows)} particles in "
         f"tomogram {name!r} whose centre lies within a quarter box of this slice, in class colours."

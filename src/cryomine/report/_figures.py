@@ -335,7 +335,7 @@ def tomogram_figure(
     pick_radius_px: float = 4.0,
     title: str = "",
 ) -> bytes:
-    """A tomogram z slice with the re-embedded class label map and the picks over it.
+    """A tomogram z slice with the placed class label map and the picks over it.
 
     Parameters
     ----------

@@ -52,7 +52,7 @@ def test_place_writes_density_and_labels_for_the_tomogram_only(average_dir):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "embedded 3 particles" in result.output
+    assert "placed 3 particles" in result.output
     density, voxel = read_mrc(root / "annotation.mrc")
     labels, label_voxel = read_mrc(root / "annotation_labels.mrc")
     assert density.shape == labels.shape == (48, 64, 80) and voxel == label_voxel == pytest.approx(
@@ -60,11 +60,11 @@ def test_place_writes_density_and_labels_for_the_tomogram_only(average_dir):
     )
     assert density.dtype == np.float32 and labels.dtype == np.int16
     assert set(np.unique(labels)) == {0, 1, 2}
-    z, y, x = positions[2].astype(int)  # the TS_02 particle is not embedded
+    z, y, x = positions[2].astype(int)  # the TS_02 particle is not placed
     assert np.abs(density[z - 3 : z + 4, y - 3 : y + 4, x - 3 : x + 4]).max() < 1e-6
     for (z, y, x), k in zip(positions[[0, 1, 3]].astype(int), [1, 1, 2], strict=True):
         assert np.any(labels[z - 10 : z + 11, y - 10 : y + 11, x - 10 : x + 11] == k)
-    assert json.loads((root / "annotation_run.json").read_text())["results"]["n_embedded"] == 3
+    assert json.loads((root / "annotation_run.json").read_text())["results"]["n_placed"] == 3
 
 
 def test_embed_alias_refuses_a_tomogram_without_particles(average_dir):

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from cryomine.embed import embed_averages, resample_average
 from cryomine.errors import InputError
 from cryomine.geometry import matrices_zyx
 from cryomine.io import COLUMNS, new_particle_table
+from cryomine.place import place_averages, resample_average
 
 
 def _local_centre_of_mass(volume: np.ndarray, around: np.ndarray, radius: float) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_particle_lands_at_its_position_rotated_and_with_its_origin_shift(two_bl
     centre = coordinate - origin_xyz_a[::-1] / 10.0
     density = np.zeros((60, 70, 72), dtype=np.float32)
     labels = np.zeros(density.shape, dtype=np.int16)
-    count = embed_averages(
+    count = place_averages(
         table,
         {3: two_blob_average},
         average_voxel_size_a=20.0,
@@ -70,7 +70,7 @@ def test_particles_near_the_border_are_clipped_and_unknown_classes_skipped(two_b
     table = new_particle_table(positions, tomo_name="TS", pixel_size_a=5.0)
     table[COLUMNS.class_number] = [1, 2]
     density = np.zeros((20, 20, 20), dtype=np.float32)
-    count = embed_averages(
+    count = place_averages(
         table,
         {1: two_blob_average},
         average_voxel_size_a=5.0,
@@ -85,7 +85,7 @@ def test_bad_input_is_refused(two_blob_average):
     table = new_particle_table(np.zeros((1, 3)), tomo_name="TS", pixel_size_a=5.0)
     density = np.zeros((8, 8, 8), dtype=np.float32)
     with pytest.raises(InputError, match="rlnClassNumber"):
-        embed_averages(
+        place_averages(
             table,
             {1: two_blob_average},
             average_voxel_size_a=5.0,
@@ -94,7 +94,7 @@ def test_bad_input_is_refused(two_blob_average):
         )
     table[COLUMNS.class_number] = 1
     with pytest.raises(InputError, match="threshold"):
-        embed_averages(
+        place_averages(
             table,
             {1: two_blob_average},
             average_voxel_size_a=5.0,
@@ -103,7 +103,7 @@ def test_bad_input_is_refused(two_blob_average):
             threshold_fraction=0.0,
         )
     with pytest.raises(InputError, match="labels"):
-        embed_averages(
+        place_averages(
             table,
             {1: two_blob_average},
             average_voxel_size_a=5.0,
@@ -111,3 +111,15 @@ def test_bad_input_is_refused(two_blob_average):
             density=density,
             labels=np.zeros((8, 8, 9), dtype=np.int16),
         )
+
+
+def test_the_former_module_name_warns_and_returns_the_new_functions() -> None:
+    import cryomine.embed
+    import cryomine.place
+
+    with pytest.warns(FutureWarning, match=r"cryomine.embed.embed_run is deprecated"):
+        assert cryomine.embed.embed_run is cryomine.place.place_run
+    with pytest.warns(FutureWarning, match="use cryomine.place.place_averages"):
+        assert cryomine.embed.embed_averages is cryomine.place.place_averages
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        cryomine.embed.nothing  # noqa: B018

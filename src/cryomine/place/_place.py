@@ -1,4 +1,4 @@
-"""Re-embedding: place class averages, in each particle's orientation, into a tomogram-sized map.
+"""Placing class averages, in each particle's orientation, into a tomogram-sized map.
 
 For every particle the average of its class is rotated and shifted as the particle table says and
 added at the particle's position (``docs/conventions.md``: the density at tomogram voxel ``x`` is
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import mrcfile
@@ -31,7 +32,7 @@ from cryomine.geometry import sphere_mask, transform_volumes
 from cryomine.io import COLUMNS, positions_zyx, rotations_from_table
 from cryomine.io._atomic import atomic_path
 
-__all__ = ["embed_averages", "embed_run", "resample_average", "write_embedding"]
+__all__ = ["place_averages", "place_run", "resample_average", "write_placement"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _prepare(average: np.ndarray, from_voxel_a: float, to_voxel_a: float) -> np.
     )
 
 
-def embed_averages(
+def place_averages(
     table: pd.DataFrame,
     averages: Mapping[int, np.ndarray],
     *,
@@ -89,7 +90,7 @@ def embed_averages(
     Parameters
     ----------
     table
-        Particle table (canonical) with ``rlnClassNumber``; all rows are embedded (filter by
+        Particle table (canonical) with ``rlnClassNumber``; all rows are placed (filter by
         tomogram first). Positions (z, y, x tomogram voxels) come from
         :func:`cryomine.io.positions_zyx` after rescaling to ``tomogram_voxel_size_a``,
         orientations from :func:`cryomine.io.rotations_from_table`. Rows whose class has no
@@ -111,7 +112,7 @@ def embed_averages(
     Returns
     -------
     int
-        Number of particles embedded.
+        Number of particles placed.
     """
     if density.ndim != 3:
         raise InputError(f"density: expected a (Z, Y, X) array, got shape {density.shape}")
@@ -155,7 +156,7 @@ def embed_averages(
             done += len(batch)
             if progress is not None:
                 progress(done, len(rows))
-    logger.info("embedded %d particles of %d classes", done, len(prepared))
+    logger.info("placed %d particles of %d classes", done, len(prepared))
     return done
 
 
@@ -182,7 +183,7 @@ def _add(
         labels[target] = region
 
 
-def write_embedding(
+def write_placement(
     table: pd.DataFrame,
     averages: Mapping[int, np.ndarray],
     *,
@@ -194,45 +195,38 @@ def write_embedding(
     threshold_fraction: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed into new MRC files written through memory maps (atomically); return the count.
+    """Place into new MRC files written through memory maps (atomically); return the count.
 
     ``density_path`` gets float32, ``labels_path`` int16 maps of ``tomogram_shape_zyx`` with
-    the voxel size set; see :func:`embed_averages` for the rest.
+    the voxel size set; see :func:`place_averages` for the rest.
     """
     shape = tuple(int(n) for n in tomogram_shape_zyx)
     if len(shape) != 3 or min(shape) < 1:
         raise InputError(f"tomogram shape: expected (Z, Y, X), got {tomogram_shape_zyx!r}")
-    with atomic_path(density_path) as density_tmp:
-        with mrcfile.new_mmap(density_tmp, shape, mrc_mode=2, fill=0, overwrite=True) as out:
-            if labels_path is None:
-                count = embed_averages(
-                    table,
-                    averages,
-                    average_voxel_size_a=average_voxel_size_a,
-                    tomogram_voxel_size_a=tomogram_voxel_size_a,
-                    density=out.data,
-                    threshold_fraction=threshold_fraction,
-                    progress=progress,
-                )
-            else:
-                with (
-                    atomic_path(labels_path) as labels_tmp,
-                    mrcfile.new_mmap(
-                        labels_tmp, shape, mrc_mode=1, fill=0, overwrite=True
-                    ) as label_out,
-                ):
-                    count = embed_averages(
-                        table,
-                        averages,
-                        average_voxel_size_a=average_voxel_size_a,
-                        tomogram_voxel_size_a=tomogram_voxel_size_a,
-                        density=out.data,
-                        labels=label_out.data,
-                        threshold_fraction=threshold_fraction,
-                        progress=progress,
-                    )
-                    _finish(label_out, tomogram_voxel_size_a)
-            _finish(out, tomogram_voxel_size_a)
+    with ExitStack() as stack:
+        density_tmp = stack.enter_context(atomic_path(density_path))
+        out = stack.enter_context(
+            mrcfile.new_mmap(density_tmp, shape, mrc_mode=2, fill=0, overwrite=True)
+        )
+        label_out = None
+        if labels_path is not None:
+            labels_tmp = stack.enter_context(atomic_path(labels_path))
+            label_out = stack.enter_context(
+                mrcfile.new_mmap(labels_tmp, shape, mrc_mode=1, fill=0, overwrite=True)
+            )
+        count = place_averages(
+            table,
+            averages,
+            average_voxel_size_a=average_voxel_size_a,
+            tomogram_voxel_size_a=tomogram_voxel_size_a,
+            density=out.data,
+            labels=None if label_out is None else label_out.data,
+            threshold_fraction=threshold_fraction,
+            progress=progress,
+        )
+        for handle in (out, label_out):
+            if handle is not None:
+                _finish(handle, tomogram_voxel_size_a)
     return count
 
 
@@ -242,7 +236,7 @@ def _finish(handle: mrcfile.mrcmemmap.MrcMemmap, voxel_size_a: float) -> None:
     handle.update_header_stats()
 
 
-def embed_run(
+def place_run(
     run_dir: Path | str,
     average_dir: Path | str,
     *,
@@ -252,13 +246,13 @@ def embed_run(
     threshold_fraction: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed the averages of ``average_dir`` for the particles of one tomogram (``cryomine place``).
+    """Place the averages of ``average_dir`` for the particles of one tomogram (``cryomine place``).
 
     Reads ``average_dir/particles.star`` (orientations, origins, classes) and every
     ``average_dir/class_NNN.mrc``; keeps the rows whose ``rlnTomoName`` equals
     :func:`cryomine.io.tomogram_name` of ``tomogram``; takes shape and voxel size from the
     tomogram's header. ``run_dir`` must be the sort run directory (checked to exist).
-    Returns the number of particles embedded.
+    Returns the number of particles placed.
     """
     from cryomine.io import read_mrc, read_mrc_header, read_particles, tomogram_name
 
@@ -289,7 +283,7 @@ def embed_run(
         raise InputError(
             f"{average_dir}: class averages have different voxel sizes {sorted(voxels)} Å"
         )
-    return write_embedding(
+    return write_placement(
         table,
         averages,
         average_voxel_size_a=voxels.pop(),

@@ -1,4 +1,4 @@
-"""Fixtures for the embedding tests: an asymmetric two-blob average with known blob offsets."""
+"""Fixtures for the placement tests: an asymmetric two-blob average with known blob offsets."""
 
 from __future__ import annotations
 
