@@ -25,7 +25,7 @@ from cryomine.io import (
     COLUMNS,
     ParticleSet,
     positions_zyx,
-    read_particles,
+    read_sorted_particles,
     set_rotations,
     write_mrc,
     write_particles,
@@ -61,11 +61,7 @@ def particle_set_of_run(run_dir: Path, particles_dir: Path | None = None) -> Par
 
 
 def _class_table(run_dir: Path, particles: ParticleSet) -> pd.DataFrame:
-    table = read_particles(run_dir / "particles.star")
-    if COLUMNS.class_number not in table.columns:
-        raise InputError(
-            f"{run_dir / 'particles.star'}: no {COLUMNS.class_number} column; expected a sort run"
-        )
+    table = read_sorted_particles(run_dir)
     if len(table) != particles.n_particles:
         raise InputError(
             f"{run_dir / 'particles.star'}: {len(table)} rows but the particle set "
@@ -136,8 +132,7 @@ def average_run(
     ``progress`` is called with (classes done, classes).
     """
     run_dir, output = Path(run_dir), Path(output)
-    if not (run_dir / "particles.star").is_file():
-        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
+    read_sorted_particles(run_dir)  # a sort run, checked before the particle set is looked up
     particles = particle_set_of_run(run_dir, Path(particles_dir) if particles_dir else None)
     table = _class_table(run_dir, particles)
     voxel = particles.voxel_size_a

@@ -124,17 +124,13 @@ def refine(
     """
     from cryomine.averaging import particle_set_of_run
     from cryomine.errors import InputError
-    from cryomine.io import COLUMNS, read_particles
+    from cryomine.io import COLUMNS, read_sorted_particles
 
     run_dir, output = Path(run_dir), Path(output)
     star = run_dir / "particles.star"
-    if not star.is_file():
-        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
     if output.resolve() == run_dir.resolve():
         raise InputError(f"-o {output}: the refined run must go to another directory than RUN_DIR")
-    table = read_particles(star)
-    if COLUMNS.class_number not in table.columns:
-        raise InputError(f"{star}: no {COLUMNS.class_number} column; expected a sort run")
+    table = read_sorted_particles(run_dir)
     particles = particle_set_of_run(run_dir, particles_dir)
     if len(table) != particles.n_particles:
         raise InputError(f"{star}: {len(table)} rows but the particle set "

@@ -31,6 +31,7 @@ from cryomine.io._particle_table import (
 from cryomine.io._star import (
     TomogramShapes,
     read_particles,
+    read_sorted_particles,
     read_star_blocks,
     read_tomogram_sizes,
     write_particles,
@@ -62,6 +63,7 @@ __all__ = [
     "read_mrc",
     "read_mrc_header",
     "read_particles",
+    "read_sorted_particles",
     "read_star_blocks",
     "read_tomogram_sizes",
     "read_warp_tiltstacks",

@@ -26,6 +26,7 @@ from cryomine.io._particle_table import COLUMNS, canonical_particles
 __all__ = [
     "TomogramShapes",
     "read_particles",
+    "read_sorted_particles",
     "read_star_blocks",
     "read_tomogram_sizes",
     "write_particles",
@@ -317,3 +318,18 @@ def write_sorted_particles(
     out[COLUMNS.class_number] = np.asarray(labels, dtype=np.int64) + 1
     out["rlnMaxValueProbDistribution"] = np.asarray(probabilities).max(axis=1)
     return write_particles(path, out)
+
+
+def read_sorted_particles(run_dir: Path | str) -> pd.DataFrame:
+    """The particle table of a sort run directory (``RUN_DIR/particles.star``), checked to carry
+    ``rlnClassNumber``; ``InputError`` names the directory or file that is not a sort run."""
+    run_dir = Path(run_dir)
+    star = run_dir / "particles.star"
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: run directory not found")
+    if not star.is_file():
+        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
+    table = read_particles(star)
+    if COLUMNS.class_number not in table.columns:
+        raise InputError(f"{star}: no {COLUMNS.class_number} column; expected a sort run")
+    return table

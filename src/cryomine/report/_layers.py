@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cryomine.errors import InputError
-from cryomine.io import COLUMNS, positions_zyx, read_mrc, read_particles, tomogram_name
+from cryomine.io import COLUMNS, positions_zyx, read_mrc, read_sorted_particles, tomogram_name
 from cryomine.report._figures import class_color
 
 __all__ = ["ViewerLayer", "viewer_layers"]
@@ -78,11 +78,7 @@ def viewer_layers(
     """
     run_dir = Path(run_dir)
     star = run_dir / "particles.star"
-    if not star.is_file():
-        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
-    table = read_particles(star)
-    if COLUMNS.class_number not in table.columns:
-        raise InputError(f"{star}: no {COLUMNS.class_number} column; expected a sort run")
+    table = read_sorted_particles(run_dir)
     layers: list[ViewerLayer] = []
     voxel: float | None = None
     shape: tuple[int, ...] | None = None

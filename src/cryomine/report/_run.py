@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cryomine.errors import InputError
-from cryomine.io import COLUMNS, ParticleSet, read_mrc, read_particles
+from cryomine.io import COLUMNS, ParticleSet, read_mrc, read_sorted_particles
 
 __all__ = ["ClassAverageFiles", "RunData", "load_run", "read_fsc_csv"]
 
@@ -223,14 +223,7 @@ def load_run(run_dir: Path | str, *, averages_dir: Path | str | None = None) -> 
         holds none of the run's class maps.
     """
     run_dir = Path(run_dir)
-    star = run_dir / "particles.star"
-    if not run_dir.is_dir():
-        raise InputError(f"{run_dir}: run directory not found")
-    if not star.is_file():
-        raise InputError(f"{run_dir}: no particles.star; expected a cryomine sort run directory")
-    table = read_particles(star)
-    if COLUMNS.class_number not in table.columns:
-        raise InputError(f"{star}: no {COLUMNS.class_number} column; expected a sort run")
+    table = read_sorted_particles(run_dir)
     notes: list[str] = []
     data = RunData(
         run_dir=run_dir, table=table, classes=table[COLUMNS.class_number].to_numpy(np.int64),
