@@ -214,13 +214,20 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
     return cells
 
 
-def summary(cells: list[dict], args: argparse.Namespace) -> list[str]:
+def cells_on_disk(out_dir: Path) -> list[dict]:
+    """Every cell under ``out_dir/cells``, whichever invocation wrote it (the summary's rows)."""
+    return [json.loads(path.read_text()) for path in sorted((out_dir / "cells").glob("*.json"))]
+
+
+def summary(cells: list[dict]) -> list[str]:
     lines = ["| N | SNR | method | seeds | K (each seed) | median homogeneity | "
              "median wall (s) | iterations |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     keys = sorted({(c["classes"], c["per_class"], c["snr"]) for c in cells},
                   key=lambda k: (k[0] * k[1], -k[2]))  # fmt: skip
     for classes, per_class, snr in keys:
-        for label in ["oracle", *args.presets, "mpp", "disca-mpp"]:
+        presets = sorted({c["preset"] for c in cells if c["preset"]},
+                         key=lambda p: (p != "cryomine", p != "paper", p))  # fmt: skip
+        for label in ["oracle", *presets, "mpp", "disca-mpp"]:
             group = [c for c in cells if (c["classes"], c["per_class"], c["snr"]) ==
                      (classes, per_class, snr) and (c["preset"] or c["method"]) == label]  # fmt: skip
             if not group:
@@ -279,11 +286,13 @@ def main(argv: list[str] | None = None) -> None:
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     print(command, flush=True)
-    cells = run_grid(args)
+    run_grid(args)
+    cells = cells_on_disk(args.out_dir)
     machine = _machine()
     lines = [
         "# Sorting on the validation structures: K and homogeneity against N and SNR", "",
-        f"`{command}`", "",
+        f"Last command: `{command}`. The table holds every cell under `cells/`, whichever "
+        "command wrote it; each cell's JSON has its own settings and machine.", "",
         f"Machine: {machine['cpu']} ({machine['cpu_count']} CPUs, {args.threads} torch threads, "
         f"CUDA {machine['cuda']}, 1-min load average {machine['load_average_1min']:.1f} at the "
         f"end; other jobs shared the CPU, so wall times are upper bounds). Structures: "
@@ -292,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.width:g}, K {args.k_range[0]}..{args.k_range[1]}, at most {args.max_iter} "
         f"iterations; MPP defaults (docs/mpp.md), at most {args.mpp_max_iter} iterations. "
         "The wall time of DISCA → MPP is that of MPP alone; DISCA's is its own row.", "",
-        *summary(cells, args), "",
+        *summary(cells), "",
     ]  # fmt: skip
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.md").write_text("\n".join(lines))
