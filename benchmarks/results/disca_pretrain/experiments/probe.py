@@ -26,7 +26,13 @@ from cryomine.sorting._yopo import YOPO
 
 torch.set_num_threads(int(os.environ.get("NT", "1")))
 warnings.simplefilter("ignore")
-path, name, n, snr, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+path, name, n, snr, seed = (
+    sys.argv[1],
+    sys.argv[2],
+    int(sys.argv[3]),
+    float(sys.argv[4]),
+    int(sys.argv[5]),
+)
 voxel = float(os.environ.get("VOXEL", "16"))
 v, t = get(name, n, snr, seed, voxel=voxel)
 trunk = YOPO(width=0.25, init_generator=torch.Generator().manual_seed(seed))
@@ -44,12 +50,19 @@ for label in ("as-is", "recal"):
     pca = fit_pca(f, 16)
     r = pca.transform(f)
     sel = select_mixture(
-        r, k_candidates=range(2, 11), rng=np.random.default_rng(seed),
-        covariance_types=COVARIANCE_TYPES, n_init=3,
+        r,
+        k_candidates=range(2, 11),
+        rng=np.random.default_rng(seed),
+        covariance_types=COVARIANCE_TYPES,
+        n_init=3,
     )
     km = KMeans(k, n_init=10, random_state=seed).fit_predict(r)
     out.append(
         f"{label}: K={sel.n_clusters} ({sel.covariance_type}) hom={homogeneity_score(t, sel.labels):.3f}"
         f" kmeans@{k}={homogeneity_score(t, km):.3f}"
     )
-print(f"PROBE {os.path.basename(path.rstrip('/'))} {name} n={n} snr={snr} seed={seed}: " + " | ".join(out), flush=True)
+print(
+    f"PROBE {os.path.basename(path.rstrip('/'))} {name} n={n} snr={snr} seed={seed}: "
+    + " | ".join(out),
+    flush=True,
+)

@@ -10,7 +10,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 from sklearn.metrics import homogeneity_score
 
@@ -26,10 +25,23 @@ kw = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 voxel = float(os.environ.get("VOXEL", "16"))
 v, t = get(name, n, snr, seed, voxel=voxel)
 t0 = time.time()
-m = DISCA.from_preset("cryomine", k_range=(2, 10), max_iter=kw.pop("max_iter", 8), device="cpu",
-                      random_state=seed, voxel_size_a=voxel, **kw).fit(v)
-per_it = [(e["n_clusters"], e["covariance_type"], round(e["ddbi"], 3), e.get("weight_change")) for e in m.history_]
+m = DISCA.from_preset(
+    "cryomine",
+    k_range=(2, 10),
+    max_iter=kw.pop("max_iter", 8),
+    device="cpu",
+    random_state=seed,
+    voxel_size_a=voxel,
+    **kw,
+).fit(v)
+per_it = [
+    (e["n_clusters"], e["covariance_type"], round(e["ddbi"], 3), e.get("weight_change"))
+    for e in m.history_
+]
 print("iterations", per_it)
-print(f"RESULT {name} n={n} snr={snr} seed={seed} {sys.argv[5] if len(sys.argv) > 5 else ''}: "
-      f"K={m.n_clusters_} hom={homogeneity_score(t, m.labels_):.3f} best_it={m.best_iteration_} "
-      f"n_iter={m.n_iter_} wall={time.time() - t0:.0f}s", flush=True)
+print(
+    f"RESULT {name} n={n} snr={snr} seed={seed} {sys.argv[5] if len(sys.argv) > 5 else ''}: "
+    f"K={m.n_clusters_} hom={homogeneity_score(t, m.labels_):.3f} best_it={m.best_iteration_} "
+    f"n_iter={m.n_iter_} wall={time.time() - t0:.0f}s",
+    flush=True,
+)

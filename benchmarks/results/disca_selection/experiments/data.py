@@ -1,7 +1,11 @@
 """Cache simulated sets: name -> (volumes, truth)."""
-import os, sys, numpy as np
+
 from pathlib import Path
-CACHE = Path("/tmp/cryomine_exp_cache"); CACHE.mkdir(exist_ok=True)
+
+import numpy as np
+
+CACHE = Path("/tmp/cryomine_exp_cache")
+CACHE.mkdir(exist_ok=True)
 SETS = {
     "tune3": ("4v4r", "3j9i", "1bxn"),
     "tune5": ("6v8o", "atp_synthase", "3j9i", "4v94", "4v4r"),
@@ -9,12 +13,19 @@ SETS = {
     "val3": ("4v7r", "4cr2", "1qvr"),
     "val5": ("4v7r", "4cr2", "1qvr", "3cf3", "5gjv"),
 }
+
+
 def get(name, n, snr, seed=0, voxel=16.0, mode="fourier"):
     f = CACHE / f"{name}_{n}_{snr}_{seed}_{voxel}_{mode}.npz"
     if f.exists():
-        d = np.load(f); return d["v"], d["t"]
+        d = np.load(f)
+        return d["v"], d["t"]
     from cryomine.simulate import simulate_subtomograms
-    sim = simulate_subtomograms(list(SETS[name]), n_per_class=n, snr=snr, mode=mode, seed=seed, voxel_size_a=voxel)
+
+    sim = simulate_subtomograms(
+        list(SETS[name]), n_per_class=n, snr=snr, mode=mode, seed=seed, voxel_size_a=voxel
+    )
     v = np.concatenate(list(sim.iter_subtomograms())).astype(np.float32)
     t = sim.table["cmTrueClass"].to_numpy() - 1
-    np.savez(f, v=v, t=t); return v, t
+    np.savez(f, v=v, t=t)
+    return v, t
