@@ -51,6 +51,7 @@ from cryomine.averaging._engine import local_rotation_offsets
 from cryomine.averaging._fsc import fourier_shell_correlation, resolution_at
 from cryomine.errors import InputError
 from cryomine.geometry import missing_wedge_mask, sphere_mask, uniform_rotation_grid
+from cryomine.io import as_subtomogram_stack
 
 __all__ = ["ClassAverage", "average_class", "lowpass", "particle_mask", "principal_axis_flips"]
 
@@ -117,17 +118,11 @@ def lowpass(volume: torch.Tensor, max_frequency: float, *, edge: float = 0.05) -
 
 
 def _check_particles(particles: np.ndarray) -> np.ndarray:
-    array = np.asarray(particles, dtype=np.float32)
-    if array.ndim != 4 or len(set(array.shape[1:])) != 1 or array.shape[1] < 4:
-        raise InputError(
-            f"particles: expected (N, S, S, S) cubic boxes with S >= 4, got {array.shape}"
-        )
+    array = as_subtomogram_stack(particles, name="particles", min_box=4)
     if len(array) < 2:
         raise InputError(
             f"particles: need at least 2 particles for two half sets, got {len(array)}"
         )
-    if not np.all(np.isfinite(array)):
-        raise InputError("particles: contain NaN or Inf")
     return array
 
 

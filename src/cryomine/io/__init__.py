@@ -28,6 +28,7 @@ from cryomine.io._particle_table import (
     set_rotations,
     tomogram_name,
 )
+from cryomine.io._stack import as_subtomogram_stack
 from cryomine.io._star import (
     TomogramShapes,
     read_particles,
@@ -49,6 +50,7 @@ __all__ = [
     "TomogramShapes",
     "WarpExample",
     "WarpTiltStackSet",
+    "as_subtomogram_stack",
     "atomic_directory",
     "atomic_path",
     "atomic_write_text",

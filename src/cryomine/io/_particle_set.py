@@ -26,6 +26,7 @@ from cryomine.errors import InputError
 from cryomine.io._atomic import atomic_directory
 from cryomine.io._normalize import normalize_subtomograms
 from cryomine.io._particle_table import COLUMNS
+from cryomine.io._stack import as_subtomogram_stack
 from cryomine.io._star import read_particles, write_particles
 
 __all__ = [
@@ -56,17 +57,11 @@ def _batches(subtomograms: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.nda
 
 
 def _check_batch(batch: Any, box_size: int | None) -> np.ndarray:
-    array = np.asarray(batch)
-    if array.ndim != 4 or not (array.shape[1] == array.shape[2] == array.shape[3]):
-        raise InputError(
-            f"subtomograms: each batch must be (n, S, S, S) with a cubic box, got {array.shape}"
-        )
+    array = as_subtomogram_stack(batch, name="subtomograms (a batch)", dtype=None)
     if box_size is not None and array.shape[1] != box_size:
         raise InputError(
             f"subtomograms: box size {array.shape[1]} differs from the first batch's {box_size}"
         )
-    if not np.all(np.isfinite(array)):
-        raise InputError("subtomograms: contain NaN or Inf")
     return array
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cryomine.errors import InputError
-from cryomine.io import normalize_subtomograms
+from cryomine.io import as_subtomogram_stack, normalize_subtomograms
 
 __all__ = [
     "AUTO_LOWPASS_VOXELS",
@@ -103,15 +103,7 @@ def as_subtomogram_array(data: Any, *, minimum: int = 1) -> np.ndarray:
         array = np.asarray(data.read(np.arange(int(data.n_particles))), dtype=np.float32)
     else:
         array = np.asarray(data, dtype=np.float32)
-    if array.ndim != 4 or not (array.shape[1] == array.shape[2] == array.shape[3]):
-        raise InputError(
-            f"subtomograms of shape {array.shape}: expected an (N, S, S, S) stack of cubes"
-        )
-    if array.shape[0] < minimum:
-        raise InputError(f"{array.shape[0]} subtomograms: expected at least {minimum}")
-    if not np.isfinite(array).all():
-        raise InputError("subtomograms: contain NaN or infinite values")
-    return array
+    return as_subtomogram_stack(array, minimum=minimum)
 
 
 class SubtomogramSource:

@@ -57,5 +57,5 @@ def test_refuses_references_of_another_box(baseline_set) -> None:
         template_matching_classify(
             baseline_set.volumes, baseline_set.references_ctf, angular_step_deg=0.0, device="cpu"
         )
-    with pytest.raises(InputError, match="stack of cubes"):
+    with pytest.raises(InputError, match="stack of cubic boxes"):
         template_matching_classify(np.zeros((2, 24, 24, 20)), [np.ones((24,) * 3)], device="cpu")
