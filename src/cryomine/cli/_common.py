@@ -23,8 +23,6 @@ __all__ = [
     "QUIET",
     "Contrast",
     "Device",
-    "DeviceAutoCpuCuda",
-    "DeviceCpuCudaAuto",
     "HeaderVoxelSize",
     "KRange",
     "MetricsOutput",
@@ -55,8 +53,6 @@ __all__ = [
 
 #: ``--device`` (default ``"auto"``): where torch runs.
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:i].")]
-#: ``--device`` with the shorter help text of ``simulate`` and ``import``.
-DeviceAutoCpuCuda = Annotated[str, typer.Option("--device", help="'auto', 'cpu' or 'cuda'.")]
 #: ``--seed``: the random seed of a command with one source of randomness.
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (integer).")]
 #: ``--overwrite`` of a command that writes one directory.
@@ -125,8 +121,6 @@ Contrast = Annotated[
         "--contrast", help="Protein 'dark' (IMOD/AreTomo/Warp reconstructions) or 'bright'."
     ),
 ]
-#: ``--device`` with the help text of the ``picker`` commands.
-DeviceCpuCudaAuto = Annotated[str, typer.Option("--device", help="cpu, cuda[:i] or auto.")]
 #: ``--structure`` / ``-s`` (required, repeatable) of the ``simulate`` commands.
 Structures = Annotated[
     list[str],

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import DeviceAutoCpuCuda, OverwriteDirectory, ParticleSetOutput
+from cryomine.cli._common import Device, OverwriteDirectory, ParticleSetOutput
 
 __all__ = ["register"]
 
@@ -67,7 +67,7 @@ def warp(
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Particles back-projected at a time (count).")
     ] = 64,
-    device: DeviceAutoCpuCuda = "auto",
+    device: Device = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:
     """Reconstruct Warp/RELION 5 tilt-stack particles as subtomograms (weighted back-projection).

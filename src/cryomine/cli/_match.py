@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import OverwriteFile, TomogramArgument
+from cryomine.cli._common import Device, OverwriteFile, TomogramArgument
 
 __all__ = ["match_app", "register"]
 
@@ -160,7 +160,7 @@ def search(
             "as halo.",
         ),
     ] = "128",
-    device: Annotated[str, typer.Option("--device", help="'cpu', 'cuda[:i]' or 'auto'.")] = "cpu",
+    device: Device = "cpu",
     keep_tiles: Annotated[
         bool, typer.Option("--keep-tiles", help="Keep the per-tile results.")
     ] = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import DeviceCpuCudaAuto, HeaderVoxelSize, OverwriteFile, TomogramArgument
+from cryomine.cli._common import Device, HeaderVoxelSize, OverwriteFile, TomogramArgument
 
 __all__ = ["register"]
 
@@ -59,7 +59,7 @@ def train(
     shape: Annotated[
         tuple[int, int, int], typer.Option("--shape", help="Training tomogram shape z y x, voxels.")
     ] = (64, 160, 160),
-    device: DeviceCpuCudaAuto = "cpu",
+    device: Device = "cpu",
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the weights and of every simulation.")
     ] = 0,
@@ -160,7 +160,7 @@ def embed(
         int,
         typer.Option("--tile", help="Network outputs per tile edge (memory ∝ (4·tile + window)³)."),
     ] = 32,
-    device: DeviceCpuCudaAuto = "auto",
+    device: Device = "auto",
     overwrite: OverwriteFile = False,
 ) -> None:
     """Embed every window of a tomogram with the picker network (tiled, fully convolutional).

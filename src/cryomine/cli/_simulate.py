@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cryomine.cli._common import (
-    DeviceAutoCpuCuda,
+    Device,
     OverwriteDirectory,
     ParticleSetOutput,
     Seed,
@@ -99,7 +99,7 @@ def subtomograms(
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Subtomograms simulated at a time (count).")
     ] = 64,
-    device: DeviceAutoCpuCuda = "auto",
+    device: Device = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:
     """Simulate a particle set: --per-class subtomograms per structure, random poses, truth.
@@ -168,7 +168,7 @@ def tomogram(
     write_clean: Annotated[
         bool, typer.Option("--write-clean", help="Also write the noise-free density clean.mrc.")
     ] = False,
-    device: DeviceAutoCpuCuda = "auto",
+    device: Device = "auto",
     overwrite: OverwriteDirectory = False,
 ) -> None:
     """Simulate a crowded tomogram (protein dark) with truth.star, labels.mrc and a run record."""
