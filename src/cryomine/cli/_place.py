@@ -50,7 +50,7 @@ def place(
         ),
     ] = 0.5,
 ) -> None:
-    """Embed each particle's class average, rotated and shifted, at its position in the tomogram.
+    """Place each particle's class average, rotated and shifted, at its position in the tomogram.
 
     Particles and orientations come from AVERAGE_DIR/particles.star; only rows whose
     rlnTomoName matches the tomogram's name are placed.
