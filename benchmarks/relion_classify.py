@@ -85,6 +85,10 @@ import numpy as np
 import pandas as pd
 import starfile
 import torch
+from disca_validation import (  # same set and --sizes (script dir on sys.path)
+    VALIDATION,
+    parse_sizes,
+)
 
 from cryomine._runrecord import machine_description
 from cryomine.evaluate import sorting_metrics
@@ -92,19 +96,7 @@ from cryomine.geometry import missing_wedge_mask
 from cryomine.reconstruct import ctf
 from cryomine.simulate import simulate_subtomograms
 
-VALIDATION = ["4v7r", "4cr2", "1qvr", "3cf3", "5gjv"]
 RESULTS = Path(__file__).parent / "results" / "relion"
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """``"3x60,5x100"`` → ``[(3, 60), (5, 100)]`` (classes, subtomograms per class)."""
-    sizes = []
-    for item in text.split(","):
-        classes, _, per_class = item.strip().partition("x")
-        if not (classes.isdigit() and per_class.isdigit()):
-            raise SystemExit(f"--sizes: {item!r} is not CLASSESxPER_CLASS (e.g. 5x100)")
-        sizes.append((int(classes), int(per_class)))
-    return sizes
 
 
 def relion_version() -> str:
