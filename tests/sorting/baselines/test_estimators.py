@@ -54,6 +54,7 @@ def test_template_matching_estimator_is_the_function(baseline_set) -> None:
     np.testing.assert_allclose(model.scores_, result.scores)
     np.testing.assert_array_equal(model.classes_, [0, 1, 2])
     assert model.reference_names_ == list(baseline_set.references_ctf)
+    assert model.result_.n_rotations_scored == 69 + 2 * 33 + 19  # alignments were made
     np.testing.assert_array_equal(model.predict(baseline_set.volumes[::-1]), model.labels_[::-1])
     assert model.score(baseline_set.volumes, baseline_set.truth) == 1.0
     with pytest.raises(InputError, match="angular step"):
@@ -70,6 +71,7 @@ def test_autoencoder_estimator_is_the_function_and_predicts_its_training_labels(
     np.testing.assert_array_equal(model.codes_, result.codes)
     np.testing.assert_array_equal(model.labels_, result.labels)
     assert model.n_classes_ == result.n_classes
+    assert len(model.result_.losses) == 2  # the mechanism ran: two training epochs
     assert set(model.bic_) == {2, 3, 4}
     np.testing.assert_allclose(model.transform(baseline_set.volumes), model.codes_, atol=1e-5)
     np.testing.assert_array_equal(model.predict(baseline_set.volumes), model.labels_)
