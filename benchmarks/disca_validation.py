@@ -80,7 +80,8 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     from cryomine.sorting import DISCA, StagedSorter
 
     base, _, variant = preset.partition("-")
-    overrides = {"pretrained": None} if variant == "random" else {}
+    overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk}}
+    overrides = overrides.get(variant, {})
     model = DISCA.from_preset(
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
         device=args.device, random_state=seed, voxel_size_a=args.voxel_size, **overrides,
@@ -238,6 +239,8 @@ def summary(cells: list[dict]) -> list[str]:
                      "mpp": "MPP from the data alone (`--method mpp`)",
                      "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)",
                      "cryomine-random": "DISCA --preset cryomine --pretrained none",
+                     "cryomine-candidate": "DISCA --preset cryomine --pretrained CANDIDATE "
+                                           "(`--candidate-trunk`)",
                      "cryomine-stages2": "DISCA --preset cryomine --stages 2"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
@@ -259,7 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     add("--snrs", default="0.1,0.03,0.01", help="comma-separated SNRs")
     add("--presets", default="cryomine,paper",
         help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
-             "weights instead of the pretrained trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
+             "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
+             "--candidate-trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
+    add("--candidate-trunk", type=Path,
+        default=Path(__file__).parent / "results" / "disca_pretrain" / "candidate_2000steps",
+        help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
     add("--summary-only", action="store_true", help="tabulate the cells there are, run none")

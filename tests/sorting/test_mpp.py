@@ -129,6 +129,37 @@ def test_refine_repairs_an_impure_start(validation_40) -> None:
     assert model.n_iter_ >= 2
 
 
+def test_a_split_on_trial_at_max_iter_is_withdrawn(tiny_set) -> None:
+    """Stopped by max_iter while a split is on trial: the split is not a result. The parent
+    comes back, the event is in the history and the warning says so."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from cryomine.sorting import MPP
+
+    volumes, _ = tiny_set
+    with pytest.warns(ConvergenceWarning, match="still on trial and is withdrawn"):
+        model = MPP(max_iter=4, random_state=0, device="cpu", min_class_size=3).fit(volumes)
+    last = model.history_[-1]["events"]
+    assert any(e.startswith("split ") for e in last)  # the 4th iteration proposed a split
+    assert any(e.startswith("withdrew split") for e in last)
+    assert model.n_classes_ == model.history_[-1]["n_classes"]  # the K before the proposal
+    assert model.half_maps_.shape[0] == model.n_classes_
+
+
+def test_a_split_that_loses_both_sides_gives_back_its_parent(tiny_set) -> None:
+    """Trying to split a pure class of 8 (halves of 4, both too small) must not lose the class:
+    the parent is restored, and the fit ends with the three structures."""
+    from cryomine.sorting import MPP
+
+    volumes, truth = tiny_set
+    model = MPP(random_state=0, device="cpu", min_class_size=3).fit(volumes)
+    events = [e for entry in model.history_[1:] for e in entry["events"]]
+    assert any(e.startswith("restored") for e in events)
+    assert model.converged_
+    assert model.n_classes_ == 3
+    assert homogeneity_score(truth, model.labels_) == pytest.approx(1.0)
+
+
 @pytest.mark.slow
 def test_resume_continues_to_the_same_result(tiny_set, tmp_path) -> None:
     """A fit stopped after 2 iterations and resumed ends where an uninterrupted fit ends."""

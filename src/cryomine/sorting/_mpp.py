@@ -31,8 +31,10 @@ until no split holds. ``K`` is found, not given. One iteration:
    differences from it (:func:`~cryomine.sorting._patterns.split_members`), and it is
    replaced by two patterns built from each side alone (reference-free initial models). A
    split that loses a side (dropped or merged) by the next stable point is rejected, and
-   what is left of it is not split again until a split is accepted; the fit ends when no
-   pattern is left to try (or at ``max_iter``).
+   what is left of it (the parent itself, if both sides were lost) is not split again until a
+   split is accepted; the fit ends when no pattern is left to try (or at ``max_iter``). A
+   split still on trial at ``max_iter`` has not been judged, so it is withdrawn: its parent
+   pattern comes back and the two sides go.
 
 Patterns start from given labels (``fit(..., init_labels=labels)``: a previous sort, e.g.
 DISCA's), or from one pattern of all particles. See ``docs/mpp.md`` for the measurements.
@@ -235,9 +237,10 @@ class MPP:
             if callback is not None:
                 callback(entry)
         if not state.converged:
+            withdrawn = _withdraw_pending_split(state)
             warnings.warn(
                 f"MPP stopped at max_iter={self.max_iter} before every pattern had been tried "
-                "for a split; raise max_iter (or --max-iter) to let it finish",
+                f"for a split{withdrawn}; raise max_iter (or --max-iter) to let it finish",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -326,7 +329,12 @@ class MPP:
         if gone:  # a split that lost a side: the rest of it is not split again for now
             events.append(f"rejected split {'+'.join(map(str, state.pending))}")
             state.tried.update(i for i in state.pending if i in state.patterns)
-            state.pending = []
+            if len(gone) == len(state.pending) and state.split_parent is not None:
+                parent, pattern = state.split_parent  # both sides lost: trying must not
+                state.patterns[parent] = pattern  # cost the class, so the parent comes back
+                state.tried.add(parent)
+                events.append(f"restored {parent}")
+            state.pending, state.split_parent = [], None
         if stable:
             self._propose_or_stop(ctx, state, labels, ids, (scores, quats, shifts), own, events)
         state.labels, state.label_ids = labels, ids
@@ -377,7 +385,7 @@ class MPP:
         if state.pending:
             events.append(f"accepted split {'+'.join(map(str, state.pending))}")
             state.tried.clear()
-            state.pending = []
+            state.pending, state.split_parent = [], None
         candidates = [
             i for i in sorted(state.patterns, key=lambda i: own[i])
             if i not in state.tried and np.sum(labels == ids.index(i)) >= 2 * self.min_class_size
@@ -393,7 +401,7 @@ class MPP:
             shifts[members, column], ctx.wedge, state.patterns[parent].maps.mean(dim=0),
             max_frequency=self.max_frequency, seed=self.random_state + state.iteration,
         )  # fmt: skip
-        del state.patterns[parent]
+        state.split_parent = (parent, state.patterns.pop(parent))
         children = []
         for rows in (members[side], members[~side]):
             state.patterns[state.next_id] = ctx.new_pattern(
@@ -474,6 +482,21 @@ class MPP:
         self.converged_ = state.converged
 
 
+def _withdraw_pending_split(state: _State) -> str:
+    """Undo a split still on trial (its parent back, its sides gone, the event in the last
+    history entry); returns a clause for the warning, ``""`` if none was pending."""
+    if not state.pending or state.split_parent is None:
+        return ""
+    parent, pattern = state.split_parent
+    for child in state.pending:
+        state.patterns.pop(child, None)
+    state.patterns[parent] = pattern
+    sides = "+".join(map(str, state.pending))
+    state.history[-1]["events"].append(f"withdrew split {sides} (not judged by max_iter)")
+    state.pending, state.split_parent = [], None
+    return f"; the split {sides} of pattern {parent} was still on trial and is withdrawn"
+
+
 #: Iterations without a new least label change (since the last event) that count as stable:
 #: at low SNR a few percent of the labels keep flipping between similar patterns.
 _PATIENCE = 3
@@ -490,6 +513,7 @@ class _State:
     label_ids: list[int] = field(default_factory=list)
     tried: set[int] = field(default_factory=set)
     pending: list[int] = field(default_factory=list)  # the two sides of a split not yet judged
+    split_parent: tuple[int, Pattern] | None = None  # the pattern the pending split replaced
     iteration: int = 0
     least_change: float = math.inf
     plateau: int = 0
@@ -577,6 +601,8 @@ def _write_state(path: Path, params: dict[str, Any], state: _State) -> None:
         "next_id": state.next_id,
         "tried": sorted(state.tried),
         "pending": state.pending,
+        "split_parent": None if state.split_parent is None else state.split_parent[0],
+        "split_parent_origin": None if state.split_parent is None else state.split_parent[1].origin,
         "iteration": state.iteration,
         "least_change": None if math.isinf(state.least_change) else state.least_change,
         "plateau": state.plateau,
@@ -587,6 +613,9 @@ def _write_state(path: Path, params: dict[str, Any], state: _State) -> None:
     for i in ids:
         arrays[f"maps_{i}"] = state.patterns[i].maps.cpu().numpy()
         arrays[f"weights_{i}"] = state.patterns[i].weights.cpu().numpy()
+    if state.split_parent is not None:
+        arrays["maps_split_parent"] = state.split_parent[1].maps.cpu().numpy()
+        arrays["weights_split_parent"] = state.split_parent[1].weights.cpu().numpy()
     write_bundle(path, meta=meta, tensors={}, arrays=arrays, overwrite=True)
 
 
@@ -609,11 +638,17 @@ def _read_state(path: Path, params: dict[str, Any], n: int, device: torch.device
                    torch.as_tensor(arrays[f"weights_{i}"], device=device), origin)
         for i, origin in zip(meta["pattern_ids"], meta["origins"], strict=True)
     }  # fmt: skip
+    split_parent = None
+    if meta.get("split_parent") is not None:
+        split_parent = (meta["split_parent"], Pattern(
+            torch.as_tensor(arrays["maps_split_parent"], device=device),
+            torch.as_tensor(arrays["weights_split_parent"], device=device),
+            meta["split_parent_origin"]))  # fmt: skip
     least = meta["least_change"]
     return _State(
         patterns, arrays["labels"].astype(np.int64), meta["next_id"],
         with_class_counts(meta["history"]),
         label_ids=list(meta["label_ids"]), tried=set(meta["tried"]), pending=list(meta["pending"]),
         iteration=meta["iteration"], least_change=math.inf if least is None else least,
-        plateau=meta["plateau"], converged=meta["converged"],
+        plateau=meta["plateau"], converged=meta["converged"], split_parent=split_parent,
     )  # fmt: skip
