@@ -265,7 +265,6 @@ def main(argv: list[str] | None = None) -> None:
              "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
              "--candidate-trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
     add("--candidate-trunk", type=Path,
-        default=Path(__file__).parent / "results" / "disca_pretrain" / "candidate_2000steps",
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
@@ -288,6 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    if "cryomine-candidate" in args.presets and args.candidate_trunk is None:
+        parser.error(
+            "--presets cryomine-candidate needs --candidate-trunk DIR (a pretrained trunk)"
+        )
     torch.set_num_threads(args.threads)
     command = "python benchmarks/disca_validation.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
