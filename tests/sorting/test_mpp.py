@@ -90,7 +90,8 @@ def _median_orientation_error_deg(found: Rotation, true: Rotation, labels: np.nd
 @pytest.mark.slow
 def test_mpp_finds_the_validation_classes_without_k(validation_40) -> None:
     """From one pattern of all particles: K = 3, homogeneity ≥ 0.95, median orientation error
-    < 20°; and the mechanism ran (proposals made and accepted, alignments each iteration)."""
+    < 20°; and the mechanism ran (proposals made and accepted, alignments each iteration, a
+    spurious split merged back early)."""
     from cryomine.io import rotations_from_table
     from cryomine.sorting import MPP
 
@@ -103,6 +104,10 @@ def test_mpp_finds_the_validation_classes_without_k(validation_40) -> None:
     events = [e for entry in model.history_[1:] for e in entry["events"]]
     assert sum(e.startswith("accepted split") for e in events) >= 2
     assert all(entry["timings_s"]["align"] > 0 for entry in model.history_[1:])
+    # a spurious split was judged before any stable point (judge_splits_early), by its sides' ratio
+    early = [entry for entry in model.history_[1:] if not entry["stable"]
+             and any(e.startswith("merged") for e in entry["events"])]  # fmt: skip
+    assert early and all(entry["trial_ratio"] >= 0.9 for entry in early)
     error = _median_orientation_error_deg(model.rotations_, rotations_from_table(table),
                                           model.labels_)  # fmt: skip
     assert error < 20.0

@@ -24,7 +24,9 @@ until no split holds. ``K`` is found, not given. One iteration:
    pattern's own half-to-half correlation
    (:func:`~cryomine.sorting._patterns.pattern_similarity`). The most similar pair whose
    cross correlation reaches ``merge_threshold · sqrt(c_a c_b)`` is merged: the smaller
-   pattern is dropped and its particles move to their next-best pattern.
+   pattern is dropped and its particles move to their next-best pattern. The two sides of a
+   split on trial are tested at every iteration (``judge_splits_early``): two copies of one
+   structure are recognisable as such long before the labels settle.
 5. **Split**, at a stable point where nothing merged: the pattern with the lowest
    half-to-half correlation (the least consistent, most likely mixed) is split. Its members
    are divided in two by two-means on the principal components of their wedge-masked
@@ -100,6 +102,10 @@ class MPP:
         patterns of one structure would give, ``sqrt(c_a c_b)``.
     propose
         Split patterns to look for more classes (``False``: K can only fall).
+    judge_splits_early
+        Test the two sides of a split on trial for a merge at every iteration, not only at
+        stable points (the same ``merge_threshold``; ``docs/mpp.md`` has the measurement);
+        their ratio is recorded as ``trial_ratio`` either way.
     tol
         Fraction of labels that may change at a stable point.
     tilt_range_deg
@@ -144,6 +150,7 @@ class MPP:
         min_class_size: int = 6,
         merge_threshold: float = 0.9,
         propose: bool = True,
+        judge_splits_early: bool = True,
         tol: float = 0.01,
         tilt_range_deg: tuple[float, float] = (-60.0, 60.0),
         wiener_constant: float = 1.0,
@@ -159,6 +166,7 @@ class MPP:
         self.min_class_size = min_class_size
         self.merge_threshold = merge_threshold
         self.propose = propose
+        self.judge_splits_early = judge_splits_early
         self.tol = tol
         self.tilt_range_deg = tilt_range_deg
         self.wiener_constant = wiener_constant
@@ -172,8 +180,9 @@ class MPP:
         """The constructor arguments (scikit-learn convention)."""
         names = (
             "max_iter", "angular_step_deg", "refine_to_deg", "max_shift_px", "max_frequency",
-            "initial_rounds", "min_class_size", "merge_threshold", "propose", "tol",
-            "tilt_range_deg", "wiener_constant", "random_state", "device",
+            "initial_rounds", "min_class_size", "merge_threshold", "propose",
+            "judge_splits_early", "tol", "tilt_range_deg", "wiener_constant", "random_state",
+            "device",
         )  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
@@ -304,6 +313,12 @@ class MPP:
         own = {i: half_correlation(p, ctx.mask, self.max_frequency)
                for i, p in state.patterns.items()}  # fmt: skip
         similarities: dict[str, float] = {}
+        trial_ratio = self._trial_ratio(ctx, state, own)
+        if trial_ratio is not None and self.judge_splits_early and not stable:
+            merged = self._merge_pair(state.pending, trial_ratio, state.patterns, labels, ids,
+                                      alive, scores, events)  # fmt: skip
+            if merged is not None:
+                labels = merged
         if stable:
             merged = self._merge(ctx, state.patterns, own, labels, ids, alive, scores, events,
                                  similarities)  # fmt: skip
@@ -320,6 +335,7 @@ class MPP:
             "stable": stable,
             "half_correlation": {str(i): own[i] for i in sorted(state.patterns)},
             "similarity_ratio": similarities,
+            "trial_ratio": trial_ratio,
             "mean_best_score": float(np.mean(scores[np.arange(n), labels])),
             "events": events,
         }
@@ -414,6 +430,45 @@ class MPP:
         state.pending = children
         state.least_change, state.plateau = math.inf, 0
 
+    def _trial_ratio(self, ctx: _Context, state: _State, own: dict[int, float]) -> float | None:
+        """Similarity ratio (to ``sqrt(c_a c_b)``) of the two sides of the split on trial;
+        ``None`` when no split is on trial or a side is gone."""
+        if len(state.pending) != 2 or any(i not in state.patterns for i in state.pending):
+            return None
+        a, b = state.pending
+        expected = math.sqrt(max(own[a], 0.0) * max(own[b], 0.0))
+        if expected <= 0:
+            return None
+        similarity = pattern_similarity(
+            state.patterns[a], state.patterns[b], ctx.mask, max_frequency=self.max_frequency,
+            angular_step_deg=self.angular_step_deg, max_shift_px=ctx.max_shift_px,
+        )  # fmt: skip
+        return float(similarity / expected)
+
+    def _merge_pair(
+        self,
+        pair: list[int],
+        ratio: float,
+        patterns: dict[int, Pattern],
+        labels: np.ndarray,
+        ids: list[int],
+        alive: np.ndarray,
+        scores: np.ndarray,
+        events: list[str],
+    ) -> np.ndarray | None:
+        """Merge ``pair`` if ``ratio`` reaches the threshold: drop the smaller pattern; return
+        the new labels, or ``None``."""
+        if ratio < self.merge_threshold:
+            return None
+        a, b = pair
+        size_a = int(np.sum(labels == ids.index(a)))
+        size_b = int(np.sum(labels == ids.index(b)))
+        keep, gone = (a, b) if size_a >= size_b else (b, a)
+        events.append(f"merged {gone} into {keep} (ratio {ratio:.2f})")
+        alive[ids.index(gone)] = False
+        del patterns[gone]
+        return _assign(scores, alive)
+
     def _merge(
         self,
         ctx: _Context,
@@ -447,13 +502,7 @@ class MPP:
         if best is None:
             return None
         ratio, a, b = best
-        size_a = int(np.sum(labels == ids.index(a)))
-        size_b = int(np.sum(labels == ids.index(b)))
-        keep, gone = (a, b) if size_a >= size_b else (b, a)
-        events.append(f"merged {gone} into {keep} (ratio {ratio:.2f})")
-        alive[ids.index(gone)] = False
-        del patterns[gone]
-        return _assign(scores, alive)
+        return self._merge_pair([a, b], ratio, patterns, labels, ids, alive, scores, events)
 
     def _finish(self, ctx: _Context, state: _State) -> None:
         """Final alignment to the surviving patterns; classes numbered by decreasing size."""
