@@ -34,6 +34,9 @@ m = MPP(random_state=seed, device="cpu", **kw).fit(v)
 wall = time.time() - t0
 trials = []
 for e in m.history_[1:]:
+    # an entry's trial_ratio is that of the trial open before its events (merge, then propose)
+    if trials and trials[-1]["end"] is None and e.get("trial_ratio") is not None:
+        trials[-1]["ratios"].append(round(e["trial_ratio"], 3))
     for event in e["events"]:
         if event.startswith("split "):
             trials.append({"made": e["iteration"], "event": event, "ratios": [], "end": None})
@@ -43,8 +46,6 @@ for e in m.history_[1:]:
             and event.split()[0] in ("accepted", "rejected", "withdrew")
         ):
             trials[-1]["end"] = f"{event} (iteration {e['iteration']})"
-    if trials and trials[-1]["end"] is None and e.get("trial_ratio") is not None:
-        trials[-1]["ratios"].append(round(e["trial_ratio"], 3))
 for trial in trials:
     print(f"  {trial['made']:3d} {trial['event']:45s} {trial['ratios']} -> {trial['end']}")
 print(
