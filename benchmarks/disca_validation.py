@@ -122,14 +122,15 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
 
 
 def run_mpp(args: argparse.Namespace, volumes: np.ndarray, truth: np.ndarray, seed: int,
-            init_labels: np.ndarray | None) -> dict[str, Any]:  # fmt: skip
+            init_labels: np.ndarray | None, early: bool = False) -> dict[str, Any]:  # fmt: skip
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
     from cryomine.sorting import MPP
 
-    model = MPP(random_state=seed, device=args.device, max_iter=args.mpp_max_iter)
+    model = MPP(random_state=seed, device=args.device, max_iter=args.mpp_max_iter,
+                judge_splits_early=early)  # fmt: skip
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -173,7 +174,8 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                 jobs = [("oracle", None)] if args.oracle_per_class > 0 else []
                 if "disca" in args.methods:
                     jobs += [("disca", p) for p in args.presets]
-                jobs += [(m, None) for m in args.methods if m in ("mpp", "disca-mpp")]
+                jobs += [(m, None) for m in args.methods
+                         if m.removesuffix("-early") in ("mpp", "disca-mpp")]  # fmt: skip
                 stem = f"{classes}x{per_class}_snr{snr:g}_seed{seed}_"
                 for method, preset in jobs:
                     name = stem + (preset or method)
@@ -193,13 +195,14 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                         result = run_sort(args, preset, volumes, truth, seed)
                     else:
                         start, disca_wall = None, None
-                        if method == "disca-mpp":
+                        if method.startswith("disca-mpp"):
                             disca = args.out_dir / "cells" / f"{stem}cryomine.json"
                             saved = json.loads(disca.read_text()) if disca.exists() else {}
                             if "labels" not in saved:  # cells from before labels were kept
                                 saved = run_sort(args, "cryomine", volumes, truth, seed)
                             start, disca_wall = np.asarray(saved["labels"]), saved["wall_s"]
-                        result = run_mpp(args, volumes, truth, seed, start)
+                        result = run_mpp(args, volumes, truth, seed, start,
+                                         early=method.endswith("-early"))  # fmt: skip
                         result["disca_wall_s"] = disca_wall
                         result["disca_preset"] = "cryomine"
                     cell = {"method": method, "preset": preset, "classes": classes,
@@ -228,7 +231,7 @@ def summary(cells: list[dict]) -> list[str]:
     for classes, per_class, snr in keys:
         presets = sorted({c["preset"] for c in cells if c["preset"]},
                          key=lambda p: (p != "cryomine", p != "paper", p))  # fmt: skip
-        for label in ["oracle", *presets, "mpp", "disca-mpp"]:
+        for label in ["oracle", *presets, "mpp", "mpp-early", "disca-mpp", "disca-mpp-early"]:
             group = [c for c in cells if (c["classes"], c["per_class"], c["snr"]) ==
                      (classes, per_class, snr) and (c["preset"] or c["method"]) == label]  # fmt: skip
             if not group:
@@ -238,6 +241,8 @@ def summary(cells: list[dict]) -> list[str]:
                                f"{group[0].get('n_scored')} scored)",
                      "mpp": "MPP from the data alone (`--method mpp`)",
                      "disca-mpp": "DISCA, then MPP from its classes (`--method disca-mpp`)",
+                     "mpp-early": "MPP from the data alone, judging splits early",
+                     "disca-mpp-early": "DISCA, then MPP, judging splits early",
                      "cryomine-random": "DISCA --preset cryomine --pretrained none",
                      "cryomine-candidate": "DISCA --preset cryomine --pretrained CANDIDATE "
                                            "(`--candidate-trunk`)",
@@ -266,7 +271,9 @@ def main(argv: list[str] | None = None) -> None:
              "--candidate-trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
     add("--candidate-trunk", type=Path,
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
-    add("--methods", default="disca", help="comma-separated from disca, mpp, disca-mpp")
+    add("--methods", default="disca",
+        help="comma-separated from disca, mpp, disca-mpp, and mpp-early, disca-mpp-early "
+             "(MPP with judge_splits_early)")  # fmt: skip
     add("--mpp-max-iter", type=int, default=60, help="MPP iterations at most")
     add("--summary-only", action="store_true", help="tabulate the cells there are, run none")
     add("--seeds", default="0,1,2", help="comma-separated seeds (simulation and DISCA)")

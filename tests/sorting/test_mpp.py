@@ -90,8 +90,7 @@ def _median_orientation_error_deg(found: Rotation, true: Rotation, labels: np.nd
 @pytest.mark.slow
 def test_mpp_finds_the_validation_classes_without_k(validation_40) -> None:
     """From one pattern of all particles: K = 3, homogeneity ≥ 0.95, median orientation error
-    < 20°; and the mechanism ran (proposals made and accepted, alignments each iteration, a
-    spurious split merged back early)."""
+    < 20°; and the mechanism ran (proposals made and accepted, alignments each iteration)."""
     from cryomine.io import rotations_from_table
     from cryomine.sorting import MPP
 
@@ -104,15 +103,28 @@ def test_mpp_finds_the_validation_classes_without_k(validation_40) -> None:
     events = [e for entry in model.history_[1:] for e in entry["events"]]
     assert sum(e.startswith("accepted split") for e in events) >= 2
     assert all(entry["timings_s"]["align"] > 0 for entry in model.history_[1:])
-    # a spurious split was judged before any stable point (judge_splits_early), by its sides' ratio
-    early = [entry for entry in model.history_[1:] if not entry["stable"]
-             and any(e.startswith("merged") for e in entry["events"])]  # fmt: skip
-    assert early and all(entry["trial_ratio"] >= 0.9 for entry in early)
     error = _median_orientation_error_deg(model.rotations_, rotations_from_table(table),
                                           model.labels_)  # fmt: skip
     assert error < 20.0
     assert model.half_maps_.shape == (3, 2, SIZE, SIZE, SIZE)
     assert set(np.unique(model.half_)) == {1, 2}
+
+
+def test_judging_splits_early_merges_a_spurious_split_before_a_stable_point(validation_40) -> None:
+    """With judge_splits_early, the sides of a split on trial are compared every iteration
+    (their ratio recorded); a spurious split merges back before a stable point, and the answer
+    is still K = 3."""
+    from cryomine.sorting import MPP
+
+    volumes, table = validation_40
+    truth = table["cmTrueClass"].to_numpy() - 1
+    model = MPP(random_state=0, device="cpu", judge_splits_early=True).fit(volumes)
+    assert model.converged_ and model.n_classes_ == 3
+    assert homogeneity_score(truth, model.labels_) >= 0.95
+    early = [entry for entry in model.history_[1:] if not entry["stable"]
+             and any(e.startswith("merged") for e in entry["events"])]  # fmt: skip
+    assert early and all(entry["trial_ratio"] >= 0.9 for entry in early)
+    assert any(entry["trial_ratio"] is not None for entry in model.history_[1:])
 
 
 @pytest.mark.slow

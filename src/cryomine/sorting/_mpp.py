@@ -24,9 +24,9 @@ until no split holds. ``K`` is found, not given. One iteration:
    pattern's own half-to-half correlation
    (:func:`~cryomine.sorting._patterns.pattern_similarity`). The most similar pair whose
    cross correlation reaches ``merge_threshold · sqrt(c_a c_b)`` is merged: the smaller
-   pattern is dropped and its particles move to their next-best pattern. The two sides of a
-   split on trial are tested at every iteration (``judge_splits_early``): two copies of one
-   structure are recognisable as such long before the labels settle.
+   pattern is dropped and its particles move to their next-best pattern. With
+   ``judge_splits_early`` the two sides of a split on trial are tested at every iteration
+   instead (faster; off by default, see ``docs/mpp.md`` for the case where it fails).
 5. **Split**, at a stable point where nothing merged: the pattern with the lowest
    half-to-half correlation (the least consistent, most likely mixed) is split. Its members
    are divided in two by two-means on the principal components of their wedge-masked
@@ -150,7 +150,7 @@ class MPP:
         min_class_size: int = 6,
         merge_threshold: float = 0.9,
         propose: bool = True,
-        judge_splits_early: bool = True,
+        judge_splits_early: bool = False,
         tol: float = 0.01,
         tilt_range_deg: tuple[float, float] = (-60.0, 60.0),
         wiener_constant: float = 1.0,
