@@ -20,6 +20,7 @@ def test_paper_preset_is_the_specification() -> None:
     assert model.tol == 1e-3 and model.pca_components == 16 and model.batch_size == 64
     assert model.feature_rotations == 1 and model.zscore is True
     assert model.batchnorm_recalibration is False and model.n_init == 1
+    assert model.ddbi_across_k is True  # the lowest DDBI of the whole run is the answer
     assert model.width == 1.0 and model.pretrained is None  # the paper's network, from scratch
     assert DISCA.from_preset("paper", width=0.5).width == 0.5
     with pytest.raises(Exception, match="preset"):
@@ -28,6 +29,22 @@ def test_paper_preset_is_the_specification() -> None:
     defaults = DISCA().get_params()
     assert all(defaults[name] == value for name, value in PRESETS["cryomine"].items())
     assert defaults["pretrained"] == "builtin" and defaults["width"] == 0.25
+
+
+@pytest.mark.parametrize(("across_k", "answer"), [(True, 1), (False, 3)])
+def test_the_answer_is_the_lowest_ddbi_of_the_run_or_since_k_last_changed(
+    across_k: bool, answer: int
+) -> None:
+    # the DDBI and K of each iteration of the 3 x 60, SNR 0.01, seed 1 validation cell: the
+    # K = 2 iteration's DDBI is lowest although the loop settled at K = 3
+    from cryomine.sorting._state import BestFit
+
+    model = DISCA(ddbi_across_k=across_k)
+    best = BestFit()
+    for iteration, (score, k) in enumerate([(0.369, 3), (0.057, 2), (0.308, 3), (0.257, 3)]):
+        if model._replaces_best(best, score, k):
+            best = BestFit(ddbi=score, iteration=iteration, labels=np.arange(60) % k)
+    assert best.iteration == answer
 
 
 def test_clone_and_params_round_trip() -> None:

@@ -70,13 +70,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lowpass_a": "auto", "covariance_types": COVARIANCE_TYPES, "n_init": 3,
         "min_class_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
-        "batchnorm_recalibration": True,
+        "batchnorm_recalibration": True, "ddbi_across_k": True,
     },
     "paper": {
         "width": 1.0, "pretrained": None,
         "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_class_size": 1,
         "feature_rotations": 1, "learning_rate": 1e-5, "batch_size": 64, "min_steps": 0,
         "min_iter": 0, "zscore": True, "batchnorm_recalibration": False,
+        "ddbi_across_k": True,
     },
 }  # fmt: skip
 #: Features of the first this many subtomograms are kept to measure ``feature_change``.
@@ -161,6 +162,12 @@ class DISCA(ClusterMixin, BaseEstimator):
         After each M-step, re-estimate the BatchNorm statistics on the unaugmented subtomograms
         (dropout off), so that features change with the weights only. The first features use
         the initial statistics (mean 0, variance 1) either way (docs/disca.md).
+    ddbi_across_k
+        Whether the answer is the lowest-DDBI iteration of the whole run (the paper, the
+        default) or, when false, the lowest-DDBI iteration since K last changed. DDBI is not
+        comparable across K (it favours too few classes), but on the tuning sets the
+        restricted rule never did better (docs/disca_measurements.md, "Which iteration is the
+        answer").
     zscore
         Z-score each subtomogram (after the low-pass). ``False`` reproduces the reference code's
         unnormalised input.
@@ -177,7 +184,7 @@ class DISCA(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : ndarray of int, shape (N,)
-        0-based class of each subtomogram (the best-DDBI iteration).
+        0-based class of each subtomogram (the best-DDBI iteration; ``ddbi_across_k``).
     n_classes_ : int
         Number of classes found (``n_clusters_``: deprecated alias).
     probabilities_ : ndarray, shape (N, n_classes_)
@@ -241,6 +248,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         min_class_size: int | None = None,
         feature_rotations: int = 1,
         batchnorm_recalibration: bool = True,
+        ddbi_across_k: bool = True,
         zscore: bool = True,
         mixed_precision: bool = True,
         lowpass_a: float | str | None = "auto",
@@ -277,6 +285,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.min_class_size = min_class_size
         self.feature_rotations = feature_rotations
         self.batchnorm_recalibration = batchnorm_recalibration
+        self.ddbi_across_k = ddbi_across_k
         self.zscore = zscore
         self.mixed_precision = mixed_precision
         self.lowpass_a = lowpass_a
@@ -486,7 +495,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             trained = any(e.get("steps", 0) > 0 for e in loop.history)
             may_stop = t + 1 >= int(self.min_iter) and (trained or int(self.min_steps) == 0)
             converged = may_stop and same_k and changed < self.tol
-        if score < loop.best.ddbi or loop.best.labels is None:
+        if self._replaces_best(loop.best, score, selection.n_classes):
             loop.best = BestFit(
                 ddbi=score, iteration=t, labels=selection.labels,
                 probabilities=selection.probabilities,
@@ -511,6 +520,13 @@ class DISCA(ClusterMixin, BaseEstimator):
             "timings_s": {"features": features_s, "mixture": mixture_s},
         }
         return entry, selection, features, converged
+
+    def _replaces_best(self, best: BestFit, score: float, n_classes: int) -> bool:
+        """Whether an iteration with DDBI ``score`` at ``n_classes`` becomes the answer so far:
+        a lower DDBI, or (``ddbi_across_k`` false) any DDBI once K has changed."""
+        if best.labels is None or score < best.ddbi:
+            return True
+        return not self.ddbi_across_k and n_classes != int(best.labels.max()) + 1
 
     def _m_step(
         self,

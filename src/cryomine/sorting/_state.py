@@ -137,6 +137,7 @@ def read_checkpoint(
     """
     meta, tensors, arrays = read_bundle(path)
     saved = rename_legacy_params(meta["params"])
+    saved.setdefault("ddbi_across_k", True)  # the only rule before the option existed
     different = sorted(k for k in params if k not in resumable and saved.get(k) != params[k])
     if different:
         raise InputError(
