@@ -24,19 +24,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "results/disca_selection/experiments"))
-from data import SETS, get
+from data import SETS, get, tuning_cell
 
 import cryomine.sorting._disca as disca_module
 from cryomine.evaluate import sorting_metrics
 from cryomine.sorting import DISCA
 
-TUNING = {"tune3b", "tune3", "tune5"}
-
 
 def main() -> None:
-    name, per_class, snr, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-    if name not in TUNING:
-        raise SystemExit(f"{name}: tuning sets only ({', '.join(sorted(TUNING))})")
+    name, per_class, snr, seed = tuning_cell(sys.argv)
     volumes, truth = get(name, per_class, snr, seed)
     recorded: list[tuple[float, np.ndarray]] = []
     original = disca_module.ddbi

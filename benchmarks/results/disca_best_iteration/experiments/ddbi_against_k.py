@@ -18,20 +18,16 @@ from pathlib import Path
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "results/disca_selection/experiments"))
-from data import get
+from data import get, tuning_cell
 
 from cryomine.evaluate import sorting_metrics
 from cryomine.sorting import DISCA
 from cryomine.sorting._ddbi import ddbi
 from cryomine.sorting._mixture import fit_pca
 
-TUNING = {"tune3b", "tune3", "tune5"}
-
 
 def main() -> None:
-    name, per_class, snr, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-    if name not in TUNING:
-        raise SystemExit(f"{name}: tuning sets only ({', '.join(sorted(TUNING))})")
+    name, per_class, snr, seed = tuning_cell(sys.argv)
     volumes, truth = get(name, per_class, snr, seed)
     model = DISCA.from_preset("cryomine", random_state=seed, voxel_size_a=16.0, max_iter=1)
     with warnings.catch_warnings():

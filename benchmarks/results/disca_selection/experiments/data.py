@@ -29,3 +29,14 @@ def get(name, n, snr, seed=0, voxel=16.0, mode="fourier"):
     t = sim.table["cmTrueClass"].to_numpy() - 1
     np.savez(f, v=v, t=t)
     return v, t
+
+
+TUNING = ("tune3", "tune5", "tune3b")
+
+
+def tuning_cell(argv):
+    """``SET PER_CLASS SNR SEED`` from the command line, refusing the validation sets."""
+    name, per_class, snr, seed = argv[1], int(argv[2]), float(argv[3]), int(argv[4])
+    if name not in TUNING:
+        raise SystemExit(f"{name}: tuning sets only ({', '.join(TUNING)})")
+    return name, per_class, snr, seed
