@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "results/disca_selection/experiments"))
-from data import get, tuning_cell
+from data import first_per_class, get, tuning_cell
 
 from cryomine.evaluate import sorting_metrics
 from cryomine.sorting import DISCA
@@ -45,7 +45,7 @@ def main() -> None:
     volumes, truth = get(name, per_class, snr, seed)
     true_k = int(truth.max()) + 1
     for n in sizes:
-        keep = np.sort(np.concatenate([np.flatnonzero(truth == c)[:n] for c in range(true_k)]))
+        keep = first_per_class(truth, n)
         model = DISCA.from_preset("cryomine", random_state=seed, voxel_size_a=16.0)
         start = time.perf_counter()
         with warnings.catch_warnings():

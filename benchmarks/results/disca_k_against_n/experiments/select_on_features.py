@@ -21,7 +21,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "results/disca_selection/experiments"))
-from data import get, tuning_cell
+from data import first_per_class, get, tuning_cell
 
 from cryomine.sorting._mixture import fit_pca
 
@@ -34,7 +34,7 @@ def main() -> None:
     _, truth_all = get(name, per_class, snr, seed)
     true_k = int(truth_all.max()) + 1
     for n in [int(s) for s in sys.argv[5].split(",")]:
-        keep = np.sort(np.concatenate([np.flatnonzero(truth_all == c)[:n] for c in range(true_k)]))
+        keep = first_per_class(truth_all, n)
         truth = truth_all[keep]
         features = np.load(f"/tmp/cryomine_exp_cache/kn_F_{name}_{n}_{snr}_{seed}.npy")
         reduced = fit_pca(features, 16).transform(features)

@@ -23,7 +23,7 @@ from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.mixture import GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "results/disca_selection/experiments"))
-from data import SETS, tuning_cell
+from data import SETS, first_per_class, tuning_cell
 
 from cryomine.geometry import rotations_from_relion_euler
 from cryomine.simulate import simulate_subtomograms
@@ -42,7 +42,7 @@ def main() -> None:
                                   mode="fourier", seed=seed, voxel_size_a=16.0).table  # fmt: skip
     truth_all = table["cmTrueClass"].to_numpy() - 1
     true_k = int(truth_all.max()) + 1
-    keep = np.sort(np.concatenate([np.flatnonzero(truth_all == c)[:n] for c in range(true_k)]))
+    keep = first_per_class(truth_all, n)
     truth = truth_all[keep]
     angles = table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy()[keep]
     beam_in_frame = rotations_from_relion_euler(angles).as_matrix()[:, 2, :]

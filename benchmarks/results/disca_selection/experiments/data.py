@@ -40,3 +40,9 @@ def tuning_cell(argv):
     if name not in TUNING:
         raise SystemExit(f"{name}: tuning sets only ({', '.join(TUNING)})")
     return name, per_class, snr, seed
+
+
+def first_per_class(truth, n):
+    """Sorted indices of the first ``n`` particles of every class in ``truth`` (nested in ``n``)."""
+    n_classes = int(truth.max()) + 1
+    return np.sort(np.concatenate([np.flatnonzero(truth == c)[:n] for c in range(n_classes)]))
