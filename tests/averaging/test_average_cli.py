@@ -157,7 +157,7 @@ def test_found_shift_becomes_a_relion_origin_that_moves_the_centre(sort_run):
     from scipy.spatial.transform import Rotation
 
     from cryomine.averaging._average import ClassAverage
-    from cryomine.averaging._run import oriented_rows
+    from cryomine.averaging._run import found_orientations, oriented_rows
 
     _, table = sort_run
     rows = table.iloc[:2].copy()
@@ -175,3 +175,34 @@ def test_found_shift_becomes_a_relion_origin_that_moves_the_centre(sort_run):
     np.testing.assert_allclose(positions_zyx(oriented), expected)
     assert np.allclose(rotations_from_table(oriented).as_matrix(), rotations.as_matrix())
     assert list(oriented["rlnRandomSubset"]) == [1, 2]
+    # and back: what `average --start auto` starts an aligned run's classes from
+    found_rotations, found_shifts = found_orientations(oriented, rows, 24.0)
+    np.testing.assert_allclose(found_shifts, shifts, atol=1e-9)
+    assert np.allclose(found_rotations.as_matrix(), rotations.as_matrix())
+
+
+def test_an_aligned_run_is_refined_from_its_orientations(sort_run):
+    """A run whose particles.star holds found orientations (cmAlignmentScore and angles, as MPP
+    writes them; here an average's output) starts from them; --start global and a plain run
+    search globally; --start orientations on a plain run is refused."""
+    root, _ = sort_run
+    aligned = root / "aligned_run"
+    aligned.mkdir()
+    common = ["--iterations", "1", "--angular-step", "60", "--device", "cpu"]
+    first = runner.invoke(app, ["average", str(root / "run"), "-o", str(root / "first"), *common])
+    assert first.exit_code == 0, first.output
+    (aligned / "particles.star").write_bytes((root / "first" / "particles.star").read_bytes())
+    (aligned / "run.json").write_bytes((root / "run" / "run.json").read_bytes())
+    for start, expected in (("auto", True), ("global", False)):
+        out = root / f"from_{start}"
+        result = runner.invoke(app, ["average", str(aligned), "-o", str(out), "--start", start,
+                                     *common])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "run.json").read_text())
+        assert record["parameters"]["from_orientations"] is expected
+    plain = json.loads((root / "first" / "run.json").read_text())
+    assert plain["parameters"]["from_orientations"] is False
+    refused = runner.invoke(app, ["average", str(root / "run"), "-o", str(root / "refused"),
+                                  "--start", "orientations", *common])  # fmt: skip
+    assert refused.exit_code == 2 and "--start global" in refused.output
+    assert not (root / "refused").exists()

@@ -7,7 +7,9 @@ Procedure (:func:`average_class`):
    ``initial_lowpass_a``; for one class in random orientations this is a near-spherical blob
    that favours no orientation. Each round searches ``uniform_rotation_grid(angular_step_deg)``
    globally for every particle and re-averages, still low-passed to ``initial_lowpass_a``: the
-   search breaks the symmetry on the particles' own signal.
+   search breaks the symmetry on the particles' own signal. With ``initial_rotations`` (e.g.
+   MPP's) the initial model is instead the average at those orientations, low-passed alike,
+   and no global search runs.
 2. **Halves.** The particles are split into two random halves (seeded). Both start from the
    initial model (low-passed to ``initial_lowpass_a``, so the halves share nothing beyond that
    resolution — the RELION convention for a common initial reference) and from the initial
@@ -142,6 +144,8 @@ def average_class(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    initial_rotations: Rotation | None = None,
+    initial_shifts_zyx: np.ndarray | None = None,
 ) -> ClassAverage:
     """Reference-free gold-standard averaging of one class (see the module docstring).
 
@@ -174,6 +178,11 @@ def average_class(
         Torch device (or name for :func:`cryomine._device.resolve_device`).
     progress
         ``callback(iterations_done, iterations)``.
+    initial_rotations, initial_shifts_zyx
+        Orientations found before (e.g. by MPP; active, reference→particle) and shifts (voxels,
+        z, y, x; default 0) of the ``N`` particles. Given, they replace the global search of
+        step 1: the initial model is the particles' average at these orientations, low-passed
+        to ``initial_lowpass_a``, and the halves refine locally from them.
     """
     data = _check_particles(particles)
     global_iterations = max(1, int(global_iterations))
@@ -197,8 +206,11 @@ def average_class(
         device=dev,
     )
     mask = torch.as_tensor(particle_mask(size), device=dev)
-    rotations = Rotation.identity(n)
-    shifts = np.zeros((n, 3))
+    rotations, shifts = Rotation.identity(n), np.zeros((n, 3))
+    if initial_rotations is not None:
+        rotations, shifts, global_iterations = _initial_orientations(
+            initial_rotations, initial_shifts_zyx, n
+        )
     scores = np.zeros(n)
     numerator, weight = accumulate_aligned(volumes, rotations, shifts, wedge)
     start = lowpass(map_from_sums(numerator, weight, wiener_constant=wiener_constant), frequency)
@@ -289,6 +301,19 @@ def average_class(
         scores=scores.copy(),
         resolution_history_a=history,
     )
+
+
+def _initial_orientations(
+    rotations: Rotation, shifts_zyx: np.ndarray | None, n: int
+) -> tuple[Rotation, np.ndarray, int]:
+    """Checked given start orientations and shifts, and no rounds of global search."""
+    if rotations.single or len(rotations) != n:
+        raise InputError(f"initial_rotations: expected {n} rotations, one per particle")
+    shifts = np.zeros((n, 3)) if shifts_zyx is None else np.array(shifts_zyx, dtype=np.float64)
+    if shifts.shape != (n, 3) or not np.all(np.isfinite(shifts)):
+        raise InputError(f"initial_shifts_zyx: expected finite shape ({n}, 3), got "
+                         f"{shifts.shape}")  # fmt: skip
+    return rotations, shifts, 0
 
 
 def principal_axis_flips(volume: torch.Tensor) -> Rotation:

@@ -4,6 +4,11 @@ Inputs: ``RUN_DIR/particles.star`` (the particle set's rows in stack order plus
 ``rlnClassNumber``) and the particle set it was sorted from — by default the
 ``parameters.particles_dir`` that ``cryomine sort`` records in ``RUN_DIR/run.json`` (a path as
 given on its command line: tried as it is, then relative to ``RUN_DIR``'s parent).
+
+Where the sort aligned its particles (MPP, ``--method disca-mpp``, ``cryomine refine``: its
+``particles.star`` has ``cmAlignmentScore`` and the angles), each class's refinement starts from
+those orientations instead of a global search (``start="auto"``; ``docs/mpp.md`` has the
+measurement).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.transform import Rotation
 
 from cryomine._runrecord import recording_run
 from cryomine.averaging._average import ClassAverage, average_class
@@ -26,6 +32,7 @@ from cryomine.io import (
     ParticleSet,
     positions_zyx,
     read_sorted_particles,
+    rotations_from_table,
     set_rotations,
     write_mrc,
     write_particles,
@@ -40,6 +47,9 @@ logger = logging.getLogger(__name__)
 RANDOM_SUBSET = "rlnRandomSubset"
 #: Constrained cross-correlation of each particle with its class average.
 ALIGNMENT_SCORE = "cmAlignmentScore"
+#: Where a class's refinement starts: the run's orientations when it has them, or always a
+#: global search, or always the run's orientations.
+STARTS = ("auto", "global", "orientations")
 
 
 def particle_set_of_run(run_dir: Path, particles_dir: Path | None = None) -> ParticleSet:
@@ -91,6 +101,21 @@ def oriented_rows(table: pd.DataFrame, result: ClassAverage, voxel_size_a: float
     return rows
 
 
+def found_orientations(
+    rows: pd.DataFrame, particle_rows: pd.DataFrame, voxel_size_a: float
+) -> tuple[Rotation, np.ndarray]:
+    """The rotations and shifts (subtomogram voxels, z, y, x) that :func:`oriented_rows` wrote
+    into ``rows``, recovered against the particle set's own ``particle_rows``."""
+    pixel = particle_rows[COLUMNS.pixel_size].to_numpy(dtype=np.float64)
+    moved = positions_zyx(rows) - positions_zyx(particle_rows)
+    return rotations_from_table(rows), moved * (pixel / voxel_size_a)[:, None]
+
+
+def has_found_orientations(table: pd.DataFrame) -> bool:
+    """Whether a sort run's table carries orientations an alignment found (MPP's)."""
+    return ALIGNMENT_SCORE in table.columns and set(COLUMNS.angles) <= set(table.columns)
+
+
 def write_class_outputs(
     directory: Path, class_number: int, result: ClassAverage, voxel_size_a: float
 ) -> None:
@@ -124,8 +149,12 @@ def average_run(
     seed: int = 0,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    start: str = "auto",
 ) -> dict[str, Any]:
     """Average the classes of a sort run into ``output`` (see ``cryomine average --help``).
+
+    ``start`` (:data:`STARTS`): ``"auto"`` refines from the run's orientations where the sort
+    found them (:func:`has_found_orientations`) and searches globally otherwise.
 
     Returns the summary written to ``output/summary.json``: ``{"classes": [{"class",
     "n_particles", "resolution_a" (None when nothing is resolved)}, ...], "voxel_size_a"}``.
@@ -145,6 +174,15 @@ def average_run(
             f"--classes: class(es) {missing} not in {run_dir / 'particles.star'} (has {present})"
         )
     max_shift_px = None if max_shift_a is None else float(max_shift_a) / voxel
+    if start not in STARTS:
+        raise InputError(f"--start {start!r}: expected one of {', '.join(STARTS)}")
+    found = has_found_orientations(table)
+    if start == "orientations" and not found:
+        raise InputError(
+            f"{run_dir / 'particles.star'}: --start orientations needs the angles and "
+            f"{ALIGNMENT_SCORE} of an aligning sort (MPP); this run has none, use --start global"
+        )
+    from_orientations = found and start != "global"
     parameters = {
         "run_dir": str(run_dir),
         "particles_dir": str(particles.directory),
@@ -155,6 +193,8 @@ def average_run(
         "max_shift_a": max_shift_a,
         "classes": wanted,
         "device": device,
+        "start": start,
+        "from_orientations": from_orientations,
     }
     summary: dict[str, Any] = {"voxel_size_a": voxel, "classes": []}
     with atomic_directory(output, overwrite=overwrite) as tmp:
@@ -174,6 +214,10 @@ def average_run(
                     )
                     continue
                 with record.timed(f"class_{k:03d}"):
+                    initial = (None, None)
+                    if from_orientations:
+                        initial = found_orientations(table.iloc[rows],
+                                                     particles.table.iloc[rows], voxel)  # fmt: skip
                     result = average_class(
                         particles.read(rows),
                         voxel_size_a=voxel,
@@ -184,6 +228,8 @@ def average_run(
                         max_shift_px=max_shift_px,
                         seed=seed,
                         device=device,
+                        initial_rotations=initial[0],
+                        initial_shifts_zyx=initial[1],
                     )
                     write_class_outputs(tmp, k, result, voxel)
                 oriented.append(oriented_rows(table.iloc[rows], result, voxel))

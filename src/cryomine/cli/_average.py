@@ -59,6 +59,14 @@ def average(
             "--classes", help="Comma-separated class numbers (1-based) to average; default all."
         ),
     ] = None,
+    start: Annotated[
+        str,
+        typer.Option(
+            "--start",
+            help="Where each class's refinement starts: auto (the run's orientations where the "
+            "sort aligned its particles, e.g. MPP; else a global search), global, orientations.",
+        ),
+    ] = "auto",
     device: Device = "auto",
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed of the half-set split (integer).")
@@ -89,6 +97,7 @@ def average(
             seed=seed,
             overwrite=overwrite,
             progress=bar,
+            start=start,
         )
     for entry in summary["classes"]:
         resolution = entry["resolution_a"]

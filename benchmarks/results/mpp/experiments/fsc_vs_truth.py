@@ -5,7 +5,9 @@ set; for every class, the FSC 0.143 resolution of MPP's half maps and of half ma
 members and halves averaged with the true rotations and shifts (same wedge-weighted averaging).
 Then the gold-standard check: the same members averaged again by ``average_class`` (what
 ``cryomine average`` runs: two halves refined independently from a reference-free start), against
-the true orientations with *its* half split; every FSC under the same soft sphere mask.
+the true orientations with *its* half split; and ``average_class`` started from MPP's orientations
+(``initial_rotations``: no global search) with the same half split. Every FSC under the same soft
+sphere mask.
 """
 
 import os
@@ -75,4 +77,13 @@ for k in range(model.n_clusters_):
     print(
         f"  gold-standard (average_class on MPP's members) {r_gold:.1f} Å, true orientations "
         f"with its halves {r_gold_true:.1f} Å, ratio {r_gold / r_gold_true:.2f}"
+    )
+    primed = average_class(volumes[members], voxel_size_a=voxel, seed=seed,
+                           initial_rotations=model.rotations_[members],
+                           initial_shifts_zyx=model.shifts_zyx_[members])  # fmt: skip
+    r_primed = resolution_at(*fourier_shell_correlation(
+        primed.half_maps[0] * mask, primed.half_maps[1] * mask, voxel_size_a=voxel))  # fmt: skip
+    print(
+        f"  gold-standard from MPP's orientations (no global search) {r_primed:.1f} Å, "
+        f"ratio {r_primed / r_gold_true:.2f}"
     )
