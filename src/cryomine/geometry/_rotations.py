@@ -87,12 +87,7 @@ def rotations_from_relion_euler(angles_deg: ArrayLike) -> Rotation:
     Rotation
         ``N`` rotations for ``(N, 3)`` input, a single rotation for ``(3,)`` input.
     """
-    angles = np.asarray(angles_deg, dtype=np.float64)
-    if angles.ndim not in (1, 2) or angles.shape[-1] != 3:
-        raise InputError(
-            f"angles_deg: expected shape (N, 3) or (3,) of [rot, tilt, psi] in degrees, "
-            f"got shape {angles.shape}"
-        )
+    angles = _rows_of(angles_deg, 3, "angles_deg", "of [rot, tilt, psi] in degrees")
     if not np.all(np.isfinite(angles)):
         raise InputError("angles_deg: contains NaN or infinite angles")
     if angles.ndim == 2 and angles.shape[0] == 0:
@@ -162,16 +157,21 @@ def rotations_from_quaternions(quaternions: ArrayLike) -> Rotation:
     Rotation
         ``N`` rotations for ``(N, 4)`` input, a single rotation for ``(4,)`` input.
     """
-    quats = np.asarray(quaternions, dtype=np.float64)
-    if quats.ndim not in (1, 2) or quats.shape[-1] != 4:
-        raise InputError(
-            f"quaternions: expected shape (N, 4) or (4,) in (qx, qy, qz, qw) order, "
-            f"got shape {quats.shape}"
-        )
+    quats = _rows_of(quaternions, 4, "quaternions", "in (qx, qy, qz, qw) order")
     norms = np.linalg.norm(quats, axis=-1)
     if not np.all(np.isfinite(quats)) or np.any(norms < 1e-12):
         raise InputError("quaternions: contains a zero, NaN or infinite quaternion")
     return Rotation.from_quat(quats)
+
+
+def _rows_of(values: ArrayLike, width: int, name: str, meaning: str) -> NDArray[np.float64]:
+    """``values`` as float64 of shape ``(N, width)`` or ``(width,)``, or an InputError."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim not in (1, 2) or array.shape[-1] != width:
+        raise InputError(
+            f"{name}: expected shape (N, {width}) or ({width},) {meaning}, got shape {array.shape}"
+        )
+    return array
 
 
 def matrices_zyx(rotations: Rotation) -> NDArray[np.float64]:
