@@ -10,6 +10,7 @@ import pytest
 import zarr
 from typer.testing import CliRunner
 
+import cryomine.simulate
 from cryomine.cli import app
 from cryomine.io import read_coords, read_mrc, read_particles, write_mrc
 from cryomine.simulate import simulate_tomogram
@@ -81,6 +82,66 @@ def test_pick_by_embedding_writes_picks_scores_and_similarity(workspace: dict[st
     assert record["results"]["threshold_method"] == "given"
 
 
+@pytest.fixture
+def simulation_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Keyword arguments of every ``cryomine.simulate.simulate_subtomograms`` call."""
+    calls: list[dict[str, object]] = []
+    original = cryomine.simulate.simulate_subtomograms
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cryomine.simulate, "simulate_subtomograms", spy)
+    return calls
+
+
+def test_pick_with_a_structure_name_simulates_it_at_the_tomograms_voxel_size(
+    workspace: dict[str, Path], simulation_calls: list[dict[str, object]]
+) -> None:
+    out = workspace["root"] / "by_name.star"
+    argv = ["pick", str(workspace["tomogram"]), "--method", "embedding", "-o", str(out)]
+    argv += ["--model", str(workspace["model"]), "--particle-diameter", "100", "--device", "cpu"]
+    # 11 Å: neither the header's nor the model's 10 Å nor the simulator's default 13 Å
+    argv += ["--reference", "3J9I", "--threshold", "-1", "--voxel-size", "11"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert len(simulation_calls) == 1
+    assert simulation_calls[0]["voxel_size_a"] == 11.0
+    assert simulation_calls[0]["box_size"] >= 20  # type: ignore[operator]  # the model's window
+    record = json.loads((workspace["root"] / "by_name.star.run.json").read_text())
+    parameters = record["parameters"]
+    assert parameters["reference"] == "3J9I" and parameters["reference_kind"] == "structure"
+    simulation = parameters["reference_simulation"]
+    assert simulation["voxel_size_a"] == 11.0 and simulation["window"] == 20
+    assert simulation["n_orientations"] == 32 and simulation["snr"] is None
+    assert simulation["tilt_range_deg"] == [-60.0, 60.0] and simulation["defocus_um"] == 5.0
+    assert record["results"]["n_examples"] == 32 and "reference" in record["timings_s"]
+    assert len(read_particles(out)) >= 1
+
+
+def test_pick_with_an_mrc_subvolume_uses_its_central_window(
+    workspace: dict[str, Path], simulation_calls: list[dict[str, object]]
+) -> None:
+    # a subvolume cut around voxel (16, 28, 28) (z, y, x; on the stride-4 grid): the map cell
+    # of that voxel embeds exactly the example's window, so its similarity is 1
+    tomogram, _ = read_mrc(workspace["tomogram"])
+    subvolume = workspace["root"] / "subvolume.mrc"
+    write_mrc(subvolume, np.array(tomogram[4:28, 16:40, 16:40]), 10.0)
+    out = workspace["root"] / "by_subvolume.star"
+    argv = ["pick", str(workspace["tomogram"]), "--method", "embedding", "-o", str(out)]
+    argv += ["--model", str(workspace["model"]), "--particle-diameter", "100", "--device", "cpu"]
+    result = runner.invoke(app, [*argv, "--reference", str(subvolume), "--threshold", "-1"])
+    assert result.exit_code == 0, result.output
+    assert simulation_calls == []
+    record = json.loads((workspace["root"] / "by_subvolume.star.run.json").read_text())
+    assert record["parameters"]["reference_kind"] == "subvolume"
+    assert record["parameters"]["reference_simulation"] is None
+    assert record["results"]["n_examples"] == 1
+    similarity, _ = read_mrc(workspace["root"] / "by_subvolume.star.similarity.mrc")
+    assert similarity[4, 7, 7] == pytest.approx(1.0, abs=1e-4)
+
+
 def test_bad_inputs_give_one_line_errors(workspace: dict[str, Path]) -> None:
     small = workspace["root"] / "small_ref.mrc"
     write_mrc(small, np.zeros((12, 12, 12), np.float32), 10.0)
@@ -88,6 +149,11 @@ def test_bad_inputs_give_one_line_errors(workspace: dict[str, Path]) -> None:
     base += ["--model", str(workspace["model"]), "--device", "cpu"]
     cases = [
         (["--method", "embedding", "--reference", str(small)], "small_ref.mrc: reference of shape"),
+        (
+            ["--method", "embedding", "--reference", "no_such_structure"],
+            "--reference 'no_such_structure': expected an MRC subvolume file",
+        ),
+        (["--method", "embedding", "--reference", "gone.mrc"], "'gone.mrc': MRC subvolume file"),
         (["--method", "embedding", "--reference-coords", "500", "1", "1"], "outside"),
         (["--method", "embedding"], "needs --reference"),
         (["--method", "cnn"], "--method 'cnn'"),

@@ -67,11 +67,15 @@ def pick(
         ),
     ] = "dog",
     reference: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--reference",
-            help="embedding: MRC subvolume (box ≥ the model window, tomogram's voxel size and "
-            "intensity scale) centred on one example particle.",
+            help="embedding: an MRC subvolume (.mrc/.map/..., box ≥ the model window, the "
+            "tomogram's voxel size and intensity scale) centred on one example particle; or a "
+            "built-in structure name (list: `cryomine structures`) or atomic model "
+            "(.pdb/.cif/.mmcif), simulated noise-free at the tomogram's voxel size in 32 random "
+            "orientations (tilts ±60° in 3° steps, 5 µm underfocus) whose embeddings are "
+            "averaged.",
         ),
     ] = None,
     reference_coords: Annotated[
@@ -129,7 +133,9 @@ def pick(
     peaks of the cosine similarity to the embedding of the example(s) (--reference and/or
     --reference-coords), at least --min-distance apart, above --threshold or the automatic
     threshold (median + 12·1.4826·MAD of the map). The score is the similarity; the map is written
-    as MRC. A JSON run record is written beside the output (OUTPUT.run.json).
+    as MRC. --reference is read when it is an MRC file and simulated when it is a structure name
+    or an atomic model. A JSON run record is written beside the output (OUTPUT.run.json); it
+    says which kind of reference was used and how it was simulated.
     """
     from cryomine._runrecord import recording_run
     from cryomine.cli._common import picks_format, progress, write_picks
@@ -162,8 +168,8 @@ def pick(
     else:
         if reference is None and not examples_xyz:
             raise InputError(
-                "--method embedding needs --reference REF.mrc, --reference-coords X Y Z or "
-                "--reference-coords-file"
+                "--method embedding needs --reference REF.mrc|STRUCTURE, --reference-coords X Y Z "
+                "or --reference-coords-file"
             )
         if min_score is not None or contrast not in ("dark", "bright"):
             raise InputError(
@@ -174,9 +180,16 @@ def pick(
         if similarity_output is None:
             similarity_output = output.with_name(f"{output.name}.similarity.mrc")
         check_writable(similarity_output, overwrite=overwrite)
+    reference_kind = None
+    if reference is not None and method == "embedding":
+        from cryomine.picker import reference_kind as kind_of
+
+        reference_kind = kind_of(reference, what="--reference")
     parameters = {
         "method": method,
         "reference": reference,
+        "reference_kind": reference_kind,
+        "reference_simulation": None,  # the simulation settings, for a structure reference
         "reference_coords_xyz": [list(c) for c in examples_xyz],
         "threshold": threshold,
         "model": model_dir,
@@ -206,6 +219,7 @@ def pick(
                 voxel,
                 tomogram=tomogram,
                 reference=reference,
+                reference_kind=reference_kind,
                 reference_coords=examples_xyz,
                 diameter_a=diameter_a,
                 contrast=contrast,
@@ -256,7 +270,8 @@ def _pick_by_embedding(
     voxel: float,
     *,
     tomogram: Path,
-    reference: Path | None,
+    reference: str | None,
+    reference_kind: str | None,
     reference_coords: list[tuple[float, ...]],
     diameter_a: float,
     contrast: str,
@@ -272,7 +287,13 @@ def _pick_by_embedding(
     overwrite: bool,
     record: Any,
 ) -> Any:
-    """Reference-based picking with the learned picker; writes the similarity map."""
+    """Reference-based picking with the learned picker; writes the similarity map.
+
+    ``reference_kind`` (from :func:`cryomine.picker.reference_kind`): ``"subvolume"`` reads the
+    MRC file and uses its central window; ``"structure"`` simulates example windows at the
+    tomogram's voxel size (:func:`cryomine.picker.simulate_reference_windows`) and records the
+    settings under ``parameters["reference_simulation"]``.
+    """
     import numpy as np
 
     from cryomine._device import resolve_device
@@ -285,6 +306,7 @@ def _pick_by_embedding(
         load_picker,
         normalize_tomogram,
         pick_by_reference,
+        simulate_reference_windows,
         tomogram_statistics,
     )
 
@@ -295,7 +317,14 @@ def _pick_by_embedding(
     statistics = tomogram_statistics(volume)
     normalized = normalize_tomogram(volume, contrast=contrast, statistics=statistics)
     examples = []
-    if reference is not None:
+    if reference is not None and reference_kind == "structure":
+        with record.timed("reference"):
+            windows, simulation = simulate_reference_windows(
+                reference, window=window, voxel_size_a=voxel, device=device
+            )
+        examples.append(windows)
+        record.parameters["reference_simulation"] = simulation
+    elif reference is not None:
         ref, _ = read_mrc(reference, voxel_size_a=voxel)
         if ref.ndim != 3 or min(ref.shape) < window:
             raise InputError(

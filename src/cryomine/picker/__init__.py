@@ -20,6 +20,12 @@ from cryomine.picker._embedding import (
     normalize_tomogram,
     tomogram_statistics,
 )
+from cryomine.picker._examples import (
+    REFERENCE_ORIENTATIONS,
+    ReferenceKind,
+    reference_kind,
+    simulate_reference_windows,
+)
 from cryomine.picker._mining import Triplets, cosine_distances, semi_hard_triplets, triplet_loss
 from cryomine.picker._network import (
     NATIVE_STRIDE,
@@ -44,9 +50,11 @@ __all__ = [
     "AUTO_THRESHOLD_MADS",
     "EXTRA_CLASSES",
     "NATIVE_STRIDE",
+    "REFERENCE_ORIENTATIONS",
     "EmbeddingPicks",
     "PickerConfig",
     "PickerNet",
+    "ReferenceKind",
     "TrainingConditions",
     "TrainingOptions",
     "TrainingResult",
@@ -60,11 +68,13 @@ __all__ = [
     "load_picker",
     "normalize_tomogram",
     "pick_by_reference",
+    "reference_kind",
     "robust_threshold",
     "save_picker",
     "semi_hard_triplets",
     "shipped_model_directory",
     "similarity_map",
+    "simulate_reference_windows",
     "simulate_window_pool",
     "target_embedding",
     "tomogram_statistics",
