@@ -115,6 +115,18 @@ def test_wedge_weighted_average_with_true_poses_recovers_the_map(truth_map, wedg
     assert correlation(average, truth_map) > correlation(single, truth_map) + 0.03
 
 
+def test_particle_weights_scale_each_term_of_both_sums(truth_map, wedge, helpers):
+    """A soft assignment's weights: weight 0 removes a particle, 0.5 halves its term."""
+    particles, rotations, shifts = helpers["simulate"](truth_map, 3, snr=1.0, seed=7)
+    volumes = torch.as_tensor(particles)
+    parts = [accumulate_aligned(volumes[i : i + 1], rotations[i : i + 1], shifts[i : i + 1], wedge)
+             for i in range(3)]  # fmt: skip
+    numerator, weight = accumulate_aligned(volumes, rotations, shifts, wedge,
+                                           np.array([1.0, 0.0, 0.5]))  # fmt: skip
+    torch.testing.assert_close(numerator, parts[0][0] + 0.5 * parts[2][0], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(weight, parts[0][1] + 0.5 * parts[2][1], rtol=1e-5, atol=1e-5)
+
+
 def test_composed_half_alignment_maps_particles_into_the_other_frame(truth_map, helpers):
     correlation = helpers["correlation"]
     rng = np.random.default_rng(5)

@@ -128,8 +128,11 @@ def test_judging_splits_early_merges_a_spurious_split_before_a_stable_point(vali
 
 
 @pytest.mark.slow
-def test_refine_repairs_an_impure_start(validation_40) -> None:
-    """Starting from the true labels with 30 % shuffled, MPP raises the homogeneity."""
+@pytest.mark.parametrize("temperature", [None, 0.03])
+def test_refine_repairs_an_impure_start(validation_40, temperature) -> None:
+    """Starting from the true labels with 30 % shuffled, MPP raises the homogeneity, with hard
+    averages and with soft ones (T = 0.03, below the scores' margins here: every particle
+    adds a weighted term to every pattern)."""
     from cryomine.sorting import MPP
 
     volumes, table = validation_40
@@ -139,11 +142,29 @@ def test_refine_repairs_an_impure_start(validation_40) -> None:
     rows = rng.choice(truth.size, int(0.3 * truth.size), replace=False)
     start[rows] = rng.permutation(start[rows])
     before = homogeneity_score(truth, start)
-    model = MPP(random_state=0, device="cpu", propose=False).fit(volumes, init_labels=start)
+    model = MPP(random_state=0, device="cpu", propose=False,
+                assignment_temperature=temperature).fit(volumes, init_labels=start)  # fmt: skip
     after = homogeneity_score(truth, model.labels_)
     assert before < 0.75
     assert after >= 0.95
     assert model.n_iter_ >= 2
+    assert all(e["median_score_margin"] > 0 for e in model.history_[1:])
+    elsewhere = [e["soft_weight_elsewhere"] for e in model.history_[1:]]
+    assert all(w > 0 for w in elsewhere) if temperature else all(w == 0 for w in elsewhere)
+
+
+def test_soft_assignment_weights_follow_the_scores() -> None:
+    from cryomine.sorting._mpp import _soft_assignment
+
+    scores = np.array([[0.30, 0.20, 0.90], [0.10, 0.10, 0.00]])
+    alive = np.array([True, True, False])
+    weights = _soft_assignment(scores, alive, 0.1)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert np.all(weights[:, 2] == 0.0)  # a dropped pattern gets nothing
+    np.testing.assert_allclose(weights[0, 0] / weights[0, 1], np.exp(1.0))
+    np.testing.assert_allclose(weights[1, :2], 0.5)
+    colder = _soft_assignment(scores, alive, 0.01)
+    assert colder[0, 0] > 0.9999  # T -> 0 is the hard assignment
 
 
 def test_a_split_on_trial_at_max_iter_is_withdrawn(tiny_set) -> None:
@@ -226,5 +247,7 @@ def test_bad_input_is_refused(tiny_set) -> None:
         MPP(device="cpu").fit(volumes, init_labels=np.zeros(3))
     with pytest.raises(InputError, match="max_frequency"):
         MPP(device="cpu", max_frequency=0.7).fit(volumes)
+    with pytest.raises(InputError, match="assignment_temperature"):
+        MPP(device="cpu", assignment_temperature=0.0).fit(volumes)
     with pytest.raises(InputError, match="at least 2 × min_class_size"):
         MPP(device="cpu", min_class_size=20).fit(volumes)

@@ -230,11 +230,13 @@ def accumulate_aligned(
     rotations: Rotation,
     shifts_zyx: np.ndarray,
     particle_wedge: torch.Tensor,
+    particle_weights: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Wedge-weighted sums of the particles brought into the reference frame.
 
     Each particle is shifted by ``-t`` and rotated by ``R⁻¹`` (so that it overlays the
-    reference); its wedge is rotated the same way (``W_ref(k) = W(R k)``).
+    reference); its wedge is rotated the same way (``W_ref(k) = W(R k)``). ``particle_weights``
+    ``(N,)`` (default all 1) scales each particle's term in both sums: a soft assignment.
 
     Returns
     -------
@@ -247,9 +249,18 @@ def accumulate_aligned(
     half = size // 2 + 1
     numerator = torch.zeros((size, size, half), dtype=torch.complex64, device=particles.device)
     weight = torch.zeros((size, size, size), dtype=torch.float32, device=particles.device)
+    scale = None
+    if particle_weights is not None:
+        scale = torch.as_tensor(np.asarray(particle_weights), dtype=torch.float32,
+                                device=particles.device)  # fmt: skip
+    p0 = 0
     for spectrum, wedges_rfft, wedges in _aligned_chunks(
         particles, rotations, shifts_zyx, particle_wedge
     ):
+        if scale is not None:
+            w = scale[p0 : p0 + len(wedges)].view(-1, 1, 1, 1)
+            p0 += len(wedges)
+            wedges_rfft, wedges = wedges_rfft * w, wedges * w
         numerator += (spectrum * wedges_rfft).sum(dim=0)
         weight += wedges.sum(dim=0)
     return numerator, weight

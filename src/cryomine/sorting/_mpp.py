@@ -16,7 +16,10 @@ until no split holds. ``K`` is found, not given. One iteration:
 2. **Drop** patterns with fewer than ``min_class_size`` members (or an empty half); their
    particles go to their next-best pattern.
 3. **Re-average** each pattern's two half maps from its members at the orientations found
-   (wedge-weighted averages).
+   (wedge-weighted averages). With ``assignment_temperature`` ``T`` the assignment used here
+   is soft: every particle adds to every pattern with weight ``softmax_k(s_k / T)`` of its
+   scores (terms below ``_SOFT_FLOOR`` are left out); labels, drops, merges and splits stay
+   hard.
 4. **Merge**, at a *stable point*: when no more than ``tol`` of the labels changed (or the
    change has not fallen for ``_PATIENCE`` iterations) and nothing was dropped. Two
    patterns of one structure are two noisy copies of one signal, so the correlation of
@@ -79,6 +82,9 @@ __all__ = ["MPP"]
 
 logger = logging.getLogger(__name__)
 
+#: Soft weights below this are left out of a pattern's average (they change it by less).
+_SOFT_FLOOR = 1e-3
+
 
 class MPP:
     """Multi-pattern pursuit, scikit-learn shaped (see the module docstring).
@@ -108,6 +114,10 @@ class MPP:
         their ratio is recorded as ``trial_ratio`` either way.
     tol
         Fraction of labels that may change at a stable point.
+    assignment_temperature
+        ``None`` (default): hard assignment in the averages. A positive number ``T``, in units
+        of the constrained correlation score: soft assignment (module docstring, step 3;
+        ``docs/mpp.md`` has the measurement).
     tilt_range_deg
         ``(min, max)`` tilt of the data, degrees (tilt axis y): every particle's missing wedge.
     wiener_constant
@@ -152,6 +162,7 @@ class MPP:
         propose: bool = True,
         judge_splits_early: bool = False,
         tol: float = 0.01,
+        assignment_temperature: float | None = None,
         tilt_range_deg: tuple[float, float] = (-60.0, 60.0),
         wiener_constant: float = 1.0,
         random_state: int = 0,
@@ -168,6 +179,7 @@ class MPP:
         self.propose = propose
         self.judge_splits_early = judge_splits_early
         self.tol = tol
+        self.assignment_temperature = assignment_temperature
         self.tilt_range_deg = tilt_range_deg
         self.wiener_constant = wiener_constant
         self.random_state = random_state
@@ -181,7 +193,7 @@ class MPP:
         names = (
             "max_iter", "angular_step_deg", "refine_to_deg", "max_shift_px", "max_frequency",
             "initial_rounds", "min_class_size", "merge_threshold", "propose",
-            "judge_splits_early", "tol", "tilt_range_deg", "wiener_constant", "random_state",
+            "judge_splits_early", "tol", "assignment_temperature", "tilt_range_deg", "wiener_constant", "random_state",
             "device",
         )  # fmt: skip
         return {name: getattr(self, name) for name in names}
@@ -198,6 +210,9 @@ class MPP:
                 f"{n} subtomograms: MPP needs at least 2 × min_class_size = "
                 f"{2 * self.min_class_size}"
             )
+        if self.assignment_temperature is not None and not self.assignment_temperature > 0.0:
+            raise InputError(f"assignment_temperature: expected a positive number or None, got "
+                             f"{self.assignment_temperature}")  # fmt: skip
         if not 0.0 < self.merge_threshold:
             raise InputError(f"merge_threshold: expected a positive number, got "
                              f"{self.merge_threshold}")  # fmt: skip
@@ -295,14 +310,18 @@ class MPP:
             del state.patterns[ids[j]]
         previous = _relabel(state.labels, state.label_ids, ids)
         changed = float(np.mean(labels != previous))
+        soft = None
+        if self.assignment_temperature is not None:
+            soft = _soft_assignment(scores, alive, self.assignment_temperature)
         for j in np.flatnonzero(alive):
-            members = labels == j
+            members = labels == j if soft is None else soft[:, j] >= _SOFT_FLOOR
             rows = (np.flatnonzero(members & (ctx.halves == 1)),
                     np.flatnonzero(members & (ctx.halves == 2)))  # fmt: skip
             pattern = state.patterns[ids[j]]
             pattern.maps, pattern.weights = half_maps(
                 ctx.volumes, Rotation.from_quat(quats[:, j]), shifts[:, j], rows, ctx.wedge,
                 wiener_constant=self.wiener_constant,
+                particle_weights=None if soft is None else soft[:, j],
             )  # fmt: skip
         if changed < state.least_change:
             state.least_change, state.plateau = changed, 0
@@ -337,6 +356,9 @@ class MPP:
             "similarity_ratio": similarities,
             "trial_ratio": trial_ratio,
             "mean_best_score": float(np.mean(scores[np.arange(n), labels])),
+            "median_score_margin": _median_margin(scores, alive),
+            # the mean weight a particle's soft assignment gives to other than its best pattern
+            "soft_weight_elsewhere": 0.0 if soft is None else float(np.mean(1 - soft.max(axis=1))),
             "events": events,
         }
         if events:
@@ -631,6 +653,22 @@ def _assign(scores: np.ndarray, alive: np.ndarray) -> np.ndarray:
     """Best living pattern (column) of every particle."""
     masked = np.where(alive[None, :], scores, -np.inf)
     return masked.argmax(axis=1)
+
+
+def _soft_assignment(scores: np.ndarray, alive: np.ndarray, temperature: float) -> np.ndarray:
+    """``(N, K)`` weights ``softmax_k(s_k / T)`` over the living patterns (0 for the others)."""
+    logits = np.where(alive[None, :], scores / temperature, -np.inf)
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _median_margin(scores: np.ndarray, alive: np.ndarray) -> float | None:
+    """Median over particles of best minus second-best living score (the scale of ``T``)."""
+    if alive.sum() < 2:
+        return None
+    ranked = np.sort(scores[:, alive], axis=1)
+    return float(np.median(ranked[:, -1] - ranked[:, -2]))
 
 
 def _relabel(labels: np.ndarray, label_ids: list[int], ids: list[int]) -> np.ndarray:

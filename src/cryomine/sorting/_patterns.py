@@ -109,13 +109,17 @@ def half_maps(
     wedge: torch.Tensor,
     *,
     wiener_constant: float,
+    particle_weights: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(2, S, S, S)`` half maps and weights of the particles ``rows_by_half[h]`` of each half
-    at their alignments (``rotations``, ``shifts_zyx`` indexed like ``volumes``)."""
+    at their alignments (``rotations``, ``shifts_zyx`` and ``particle_weights``, the weight of
+    each particle's term, default 1, indexed like ``volumes``)."""
     maps, weights = [], []
     for rows in rows_by_half:
-        numerator, weight = accumulate_aligned(volumes[rows], rotations[rows], shifts_zyx[rows],
-                                               wedge)  # fmt: skip
+        numerator, weight = accumulate_aligned(
+            volumes[rows], rotations[rows], shifts_zyx[rows], wedge,
+            None if particle_weights is None else particle_weights[rows],
+        )  # fmt: skip
         maps.append(map_from_sums(numerator, weight, wiener_constant=wiener_constant))
         weights.append(weight)
     return torch.stack(maps), torch.stack(weights)

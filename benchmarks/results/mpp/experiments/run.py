@@ -46,6 +46,7 @@ for e in m.history_[1:]:
         e["n_clusters"],
         e["sizes"],
         "chg {:.3f}".format(e["label_change"]),
+        "margin {}".format(e.get("median_score_margin")),
         cm,
         {p: round(r, 2) for p, r in e["similarity_ratio"].items()},
         e["events"],
