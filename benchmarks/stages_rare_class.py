@@ -9,7 +9,9 @@ stages (:class:`cryomine.sorting.StagedSorter` around DISCA ``--preset``, by def
 the single-stage sort, so both rows come from one run. Reported: K, homogeneity, the rare
 structure's recall (the largest share of its particles in one class) and purity (that class's
 share of the rare structure), per stage. Tuning structures only (BENCHMARKS.md §6). Cells are
-JSON under ``--out-dir/cells``; existing cells are skipped. Example::
+JSON under ``--out-dir/cells``; existing cells are skipped. ``--refine`` adds two rows: the
+single-stage and the staged answer, each refined by MPP from its classes (what ``cryomine refine
+RUN_DIR`` runs), with their own wall times. Example::
 
     python benchmarks/stages_rare_class.py --snrs 0.1,0.03 --seeds 0
 """
@@ -72,12 +74,30 @@ def run_cell(args: argparse.Namespace, snr: float, seed: int) -> dict[str, Any]:
         sorter.fit(volumes)
     wall_s = time.perf_counter() - start
     single = sorter.estimators_[0].labels_
+    answers = [("single stage", single), (f"{args.stages} stages", sorter.labels_)]
+    refine_s = {}
+    if args.refine:  # what `cryomine refine RUN_DIR` runs, on each answer
+        from cryomine.sorting import MPP
+
+        for name, labels in list(answers):
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught_refine:
+                warnings.simplefilter("always", ConvergenceWarning)
+                refined = MPP(random_state=seed, device=args.device).fit(
+                    volumes, init_labels=labels
+                )
+            refine_s[f"{name}, then MPP refine"] = time.perf_counter() - start
+            caught.extend(caught_refine)
+            answers.append((f"{name}, then MPP refine", refined.labels_))
     rows = {}
-    for name, labels in (("single stage", single), (f"{args.stages} stages", sorter.labels_)):
+    for name, labels in answers:
         metrics = sorting_metrics(truth, labels)
         rows[name] = {"k": metrics.n_predicted_classes, "homogeneity": metrics.homogeneity,
                       "accuracy": metrics.accuracy, "confusion": metrics.confusion,
-                      "rare": rare_class_scores(truth, labels, rare)}  # fmt: skip
+                      "rare": rare_class_scores(truth, labels, rare),
+                      "labels": np.asarray(labels).tolist()}  # fmt: skip
+    for name, seconds in refine_s.items():
+        rows[name]["wall_s"] = seconds
     return {
         "snr": snr, "seed": seed, "structures": names, "rare_count": args.rare_count,
         "per_class": args.per_class, "n": len(truth), "rows": rows,
@@ -91,9 +111,8 @@ def run_cell(args: argparse.Namespace, snr: float, seed: int) -> dict[str, Any]:
 
 def _variant(args: argparse.Namespace) -> str:
     """File-name suffix of a non-default sorter: ``""``, ``"_paper"``, ``"_random"``..."""
-    return ("" if args.preset == "cryomine" else f"_{args.preset}") + (
-        "_random" if args.random_weights else ""
-    )
+    return (("" if args.preset == "cryomine" else f"_{args.preset}")
+            + ("_random" if args.random_weights else "") + ("_refine" if args.refine else ""))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     add("--max-iter", type=int, default=20, help="DISCA iterations per stage")
     add("--preset", default="cryomine", help="DISCA preset of every stage")
     add("--random-weights", action="store_true", help="start DISCA from random weights")
+    add(
+        "--refine",
+        action="store_true",
+        help="also refine the staged answer with MPP (init labels = the stages' classes)",
+    )
     add("--voxel-size", type=float, default=16.0)
     add("--device", default="auto")
     add("--out-dir", type=Path, default=Path(__file__).parent / "results" / "stages")
@@ -157,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(
                 f"| {cell['snr']:g} | {cell['seed']} | {row} | {values['k']} | "
                 f"{values['homogeneity']:.3f} | {values['rare']['recall']:.2f} | "
-                f"{values['rare']['purity']:.2f} | {cell['wall_s']:.0f} |"
+                f"{values['rare']['purity']:.2f} | {values.get('wall_s', cell['wall_s']):.0f} |"
             )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"rare_{args.rare}x{args.rare_count}{_variant(args)}"
