@@ -258,6 +258,44 @@ def picks_format(output: Path) -> str:
     return suffix
 
 
+def read_picks(
+    picks: Path, *, tomo_name: str, tomogram_shape: tuple[int, ...], voxel_size_a: float
+) -> Any:
+    """The rows of a picks file (``.star``, ``.coords`` or copick ``.json``) for one tomogram.
+
+    ``.coords`` (x y z voxels) and copick picks belong to the tomogram named ``tomo_name``; a
+    STAR file's rows are kept where ``rlnTomoName`` is that tomogram. Returns a particle table
+    (:func:`cryomine.io.positions_zyx` gives the centres, voxels).
+    """
+    from cryomine.errors import InputError
+    from cryomine.io import (
+        new_particle_table,
+        read_coords,
+        read_copick_picks,
+        read_particles,
+        tomogram_name,
+    )
+
+    suffix = picks.suffix.lower()
+    if suffix == ".coords":
+        table = new_particle_table(
+            read_coords(picks), tomo_name=tomo_name, pixel_size_a=voxel_size_a
+        )
+    elif suffix == ".json":
+        table = read_copick_picks(picks, voxel_size_a=voxel_size_a)
+        table["rlnTomoName"] = tomo_name
+    elif suffix == ".star":
+        table = read_particles(
+            picks, tomogram_shapes={tomo_name: tuple(tomogram_shape)}, pixel_size_a=voxel_size_a
+        )
+    else:
+        raise InputError(f"{picks}: unknown picks format; expected .star, .coords or .json")
+    mine = table["rlnTomoName"].astype(str).map(tomogram_name) == tomo_name
+    if not mine.any():
+        raise InputError(f"{picks}: no rows with rlnTomoName {tomo_name!r} (the tomogram's name)")
+    return table[mine].reset_index(drop=True)
+
+
 def write_picks(
     output: Path,
     table: Any,

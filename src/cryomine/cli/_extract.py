@@ -53,38 +53,16 @@ def extract(
     picks table that refer to other tomograms (rlnTomoName) are ignored.
     """
     from cryomine._runrecord import recording_run
-    from cryomine.cli._common import progress
+    from cryomine.cli._common import progress, read_picks
     from cryomine.errors import InputError
     from cryomine.extract import extract_subtomograms
-    from cryomine.io import (
-        new_particle_table,
-        positions_zyx,
-        read_coords,
-        read_copick_picks,
-        read_mrc,
-        read_particles,
-        tomogram_name,
-        write_particle_set,
-    )
+    from cryomine.io import positions_zyx, read_mrc, tomogram_name, write_particle_set
     from cryomine.io._atomic import check_writable
 
     check_writable(output, overwrite=overwrite)
     volume, voxel = read_mrc(tomogram, voxel_size_a=voxel_size_a, check_finite=False)
     name = tomogram_name(tomogram)
-    suffix = picks.suffix.lower()
-    if suffix == ".coords":
-        table = new_particle_table(read_coords(picks), tomo_name=name, pixel_size_a=voxel)
-    elif suffix == ".json":
-        table = read_copick_picks(picks, voxel_size_a=voxel)
-        table["rlnTomoName"] = name
-    elif suffix == ".star":
-        table = read_particles(picks, tomogram_shapes={name: volume.shape}, pixel_size_a=voxel)
-    else:
-        raise InputError(f"{picks}: unknown picks format; expected .star, .coords or .json")
-    mine = table["rlnTomoName"].astype(str).map(tomogram_name) == name
-    if not mine.any():
-        raise InputError(f"{picks}: no rows with rlnTomoName {name!r} (the tomogram's name)")
-    table = table[mine].reset_index(drop=True)
+    table = read_picks(picks, tomo_name=name, tomogram_shape=volume.shape, voxel_size_a=voxel)
 
     parameters = {
         "tomogram": tomogram,

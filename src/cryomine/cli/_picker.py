@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import Device, HeaderVoxelSize, OverwriteFile, TomogramArgument
+from cryomine.cli._common import (
+    Contrast,
+    Device,
+    HeaderVoxelSize,
+    OverwriteDirectory,
+    OverwriteFile,
+    Seed,
+    TomogramArgument,
+)
 
 __all__ = ["register"]
 
 picker_app = typer.Typer(
     no_args_is_help=True,
-    help="The learned picker (TomoTwin-style embeddings): train a model, embed a tomogram.",
+    help="The learned picker (TomoTwin-style embeddings): train a model, embed a tomogram, "
+    "cluster its embeddings and locate the clusters.",
 )
 
 _MAP_SUFFIX = re.compile(r"_\d+(\.\d+)?A$")
@@ -225,6 +234,383 @@ def embed(
     typer.echo(
         f"embedded {tomogram} {volume.shape} at stride {stride} → {output} {embeddings.shape}"
     )
+
+
+EmbeddingsArgument = Annotated[
+    Path, typer.Argument(help="Embeddings (.zarr folder) written by `cryomine picker embed`.")
+]
+
+#: Windows averaged per cluster for the figure of ``picker cluster`` (the most similar to the
+#: medoid).
+_WINDOWS_AVERAGED = 50
+
+
+def _open_embeddings(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The zarr array of ``picker embed`` and its attributes, checked."""
+    import zarr
+
+    from cryomine.errors import InputError
+
+    try:
+        array = zarr.open_array(str(path), mode="r")
+    except Exception as error:  # zarr raises several types for "not an array here"
+        raise InputError(
+            f"{path}: not a zarr array ({error}); expected the output of `cryomine picker embed`"
+        ) from error
+    attrs = dict(array.attrs)
+    missing = [
+        k for k in ("voxel_size_a", "stride", "window", "tomogram_shape_zyx") if k not in attrs
+    ]
+    if array.ndim != 4 or missing:
+        raise InputError(
+            f"{path}: array of shape {array.shape} with attributes {sorted(attrs)}; expected "
+            f"(z, y, x, D) from `cryomine picker embed` (missing {', '.join(missing) or 'none'})"
+        )
+    return array, attrs
+
+
+@picker_app.command("cluster")
+def cluster(
+    embeddings_path: EmbeddingsArgument,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+    tomogram: Annotated[
+        Path | None,
+        typer.Option(
+            "--tomogram",
+            help="Tomogram the embeddings came from, for the cluster averages in the figure. "
+            "Default: the one named in the embeddings' attributes.",
+        ),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates",
+            help="Picks (.star, .coords or copick .json; e.g. from `cryomine pick`): cluster "
+            "the embeddings at these positions instead of a random sample.",
+        ),
+    ] = None,
+    diameter_a: Annotated[
+        float | None,
+        typer.Option(
+            "--particle-diameter",
+            help="Pick candidates in the tomogram by DoG at this diameter (Å; `cryomine pick`'s "
+            "defaults) and cluster the embeddings there instead of a random sample.",
+        ),
+    ] = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample", help="Embeddings sampled at random (or of the candidates) at most (count)."
+        ),
+    ] = 20000,
+    min_cluster_size: Annotated[
+        int, typer.Option("--min-cluster-size", help="HDBSCAN's smallest cluster (sampled cells).")
+    ] = 50,
+    neighbors: Annotated[int, typer.Option("--neighbors", help="UMAP's neighbourhood size.")] = 15,
+    selection: Annotated[
+        str,
+        typer.Option(
+            "--selection", help="HDBSCAN cluster selection: 'leaf' (finest) or 'eom' (coarsest)."
+        ),
+    ] = "leaf",
+    contrast: Contrast = "dark",
+    seed: Seed = 0,
+    overwrite: OverwriteDirectory = False,
+) -> None:
+    """Find the kinds of object in a tomogram from its embeddings alone (no reference).
+
+    A random sample of the embedding's cells (whole windows inside the tomogram), or the cells of
+    candidate particles (--candidates, or DoG picks with --particle-diameter; on simulated
+    tomograms these cluster far better, docs/picker.md), is mapped to 2-D by UMAP (cosine) and
+    clustered by HDBSCAN; each cluster's medoid embedding becomes a target. OUTPUT gets targets.npy (k, D), clusters.json (size, medoid position per cluster),
+    sample.npz (sampled cells z y x, UMAP coordinates, labels; -1 = no cluster), clusters.png
+    (the map and each cluster's average window) and run.json. Pick the targets with
+    `cryomine picker locate`.
+    """
+    import json
+
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.errors import InputError
+    from cryomine.io import read_mrc
+    from cryomine.io._atomic import atomic_directory, check_writable
+    from cryomine.picker import cluster_embeddings, cut_windows, inner_cells, normalize_tomogram
+    from cryomine.report._figures import clusters_figure
+
+    check_writable(output, overwrite=overwrite)
+    array, attrs = _open_embeddings(embeddings_path)
+    stride, window = int(attrs["stride"]), int(attrs["window"])
+    tomogram_shape = tuple(int(n) for n in attrs["tomogram_shape_zyx"])
+    tomogram = tomogram or (Path(attrs["tomogram"]) if attrs.get("tomogram") else None)
+    if tomogram is None or not tomogram.exists():
+        raise InputError(
+            f"tomogram {tomogram}: not found; give --tomogram (the tomogram {embeddings_path} "
+            "was embedded from), for the cluster averages"
+        )
+    if sample < 2:
+        raise InputError(f"--sample {sample}: expected at least 2 cells")
+    if candidates is not None and diameter_a is not None:
+        raise InputError("--candidates and --particle-diameter: give one (the candidates' source)")
+    parameters = {
+        "embeddings": embeddings_path,
+        "tomogram": tomogram,
+        "candidates": candidates,
+        "particle_diameter_a": diameter_a,
+        "sample": sample,
+        "selection": selection,
+        "min_cluster_size": min_cluster_size,
+        "neighbors": neighbors,
+        "contrast": contrast,
+        "umap": {"n_components": 2, "metric": "cosine", "min_dist": 0.0},
+        "windows_averaged": _WINDOWS_AVERAGED,
+    }
+    with recording_run(
+        output, "picker cluster", parameters, seed=seed, inputs=[embeddings_path, tomogram]
+    ) as record:
+        volume, _ = read_mrc(
+            tomogram, voxel_size_a=float(attrs["voxel_size_a"]), check_finite=False
+        )
+        if tuple(volume.shape) != tomogram_shape:
+            raise InputError(
+                f"{tomogram}: shape {volume.shape}; {embeddings_path} was embedded from a "
+                f"tomogram of shape {tomogram_shape}"
+            )
+        cells = inner_cells(
+            array.shape[:3], stride=stride, window=window, tomogram_shape=tomogram_shape
+        )
+        if candidates is not None or diameter_a is not None:
+            with record.timed("candidates"):
+                positions = _candidate_positions(
+                    candidates, volume, attrs, diameter_a=diameter_a, contrast=contrast
+                )
+            cells = _cells_of(positions, cells, stride=stride, what=str(candidates or "DoG picks"))
+            record.results["n_candidates"] = len(positions)
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(len(cells), size=min(sample, len(cells)), replace=False))
+        cells = cells[chosen]
+        with record.timed("read"):
+            embeddings = np.asarray(array[...], dtype=np.float32)[tuple(cells.T)]
+        with record.timed("cluster"):
+            clusters = cluster_embeddings(
+                embeddings,
+                min_cluster_size=min_cluster_size,
+                n_neighbors=neighbors,
+                selection=selection,
+                seed=seed,
+            )
+        normalized = normalize_tomogram(volume, contrast=contrast)
+        averages, entries = [], []
+        for c in range(clusters.n_clusters):
+            members = np.flatnonzero(clusters.labels == c)
+            target = clusters.targets[c]
+            similarity = embeddings[members] @ target
+            closest = members[np.argsort(-similarity, kind="stable")[:_WINDOWS_AVERAGED]]
+            averages.append(cut_windows(normalized, cells[closest] * stride, window).mean(axis=0))
+            medoid_zyx = cells[clusters.medoids[c]] * stride
+            entries.append(
+                {
+                    "cluster": c,
+                    "size": int(clusters.sizes[c]),
+                    "fraction_of_sample": float(clusters.sizes[c] / len(cells)),
+                    "medoid_xyz_voxels": [int(v) for v in medoid_zyx[::-1]],
+                    "mean_similarity_to_medoid": float(similarity.mean()),
+                }
+            )
+        summary = {
+            "n_sampled": len(cells),
+            "n_clusters": clusters.n_clusters,
+            "fraction_in_no_cluster": float(np.mean(clusters.labels < 0)),
+            "clusters": entries,
+        }
+        with atomic_directory(output, overwrite=overwrite) as tmp:
+            np.save(tmp / "targets.npy", clusters.targets)
+            np.savez_compressed(
+                tmp / "sample.npz",
+                cells_zyx=cells,
+                coordinates=clusters.coordinates,
+                labels=clusters.labels,
+            )
+            (tmp / "clusters.json").write_text(json.dumps(summary, indent=2) + "\n")
+            figure = clusters_figure(
+                clusters.coordinates,
+                clusters.labels,
+                np.stack(averages) if averages else np.zeros((0, window, window, window)),
+            )
+            (tmp / "clusters.png").write_bytes(figure)
+        record.results.update({k: v for k, v in summary.items() if k != "clusters"})
+        record.results["sizes"] = clusters.sizes.tolist()
+    typer.echo(
+        f"{clusters.n_clusters} clusters in {len(cells)} sampled embeddings "
+        f"({100 * summary['fraction_in_no_cluster']:.0f} % in none) → {output}/targets.npy"
+    )
+
+
+def _candidate_positions(
+    candidates: Path | None,
+    volume: Any,
+    attrs: dict[str, Any],
+    *,
+    diameter_a: float | None,
+    contrast: str,
+) -> Any:
+    """Candidate centres (n, 3), voxels z y x: read from a picks file, or DoG picks of ``volume``."""
+    from cryomine.cli._common import read_picks
+    from cryomine.io import positions_zyx, tomogram_name
+    from cryomine.picking import pick_particles
+
+    voxel = float(attrs["voxel_size_a"])
+    if candidates is None:
+        return pick_particles(
+            volume, voxel_size_a=voxel, diameter_a=float(diameter_a or 0), contrast=contrast
+        ).positions_zyx
+    name = tomogram_name(Path(attrs.get("tomogram") or candidates.stem))
+    table = read_picks(candidates, tomo_name=name, tomogram_shape=volume.shape, voxel_size_a=voxel)
+    return positions_zyx(table)
+
+
+def _cells_of(positions: Any, inner: Any, *, stride: int, what: str) -> Any:
+    """The distinct embedding cells (n, 3) nearest to ``positions``, among the ``inner`` cells."""
+    import numpy as np
+
+    from cryomine.errors import InputError
+
+    cells = np.unique(np.rint(np.asarray(positions) / stride).astype(np.int64), axis=0)
+    # the inner cells are a box of the grid (a product of one index range per axis)
+    inside = np.all((cells >= inner.min(axis=0)) & (cells <= inner.max(axis=0)), axis=1)
+    if not inside.any():
+        raise InputError(
+            f"{what}: none of its {len(positions)} positions has a whole window inside the tomogram"
+        )
+    return cells[inside]
+
+
+@picker_app.command("locate")
+def locate(
+    embeddings_path: EmbeddingsArgument,
+    targets_path: Annotated[
+        Path, typer.Option("--targets", help="Targets (.npy, k × D), e.g. from `picker cluster`.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of picks to write.")],
+    diameter_a: Annotated[
+        float, typer.Option("--particle-diameter", help="Expected particle diameter, Å.")
+    ],
+    select: Annotated[
+        str | None,
+        typer.Option("--select", help="Comma-separated target numbers to pick (default all)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Cosine similarity threshold for every target. Default: per target, median + "
+            "12·1.4826·MAD of its similarity map.",
+        ),
+    ] = None,
+    exclusive: Annotated[
+        bool,
+        typer.Option(
+            "--exclusive/--overlapping",
+            help="Keep a pick only for the most similar target (default), or for every target "
+            "it passes.",
+        ),
+    ] = True,
+    picks_suffix: Annotated[
+        str,
+        typer.Option(
+            "--format", help="Pick files: star (RELION 4), coords (x y z) or json (copick)."
+        ),
+    ] = "star",
+    overwrite: OverwriteDirectory = False,
+) -> None:
+    """Pick every target of a dense embedding (the clustering workflow's second step).
+
+    For each target: the cosine-similarity map, its peaks at least 0.8 × the diameter apart and
+    half the diameter from the faces, above --threshold or the map's automatic threshold. OUTPUT
+    gets target_<t>.<format> per target (score = similarity) and run.json (picks and threshold
+    per target).
+    """
+    import numpy as np
+
+    from cryomine._runrecord import recording_run
+    from cryomine.cli._common import write_picks
+    from cryomine.errors import InputError
+    from cryomine.io import new_particle_table, tomogram_name
+    from cryomine.io._atomic import atomic_directory, check_writable
+    from cryomine.picker import locate_targets
+
+    if picks_suffix not in ("star", "coords", "json"):
+        raise InputError(f"--format {picks_suffix!r}: expected star, coords or json")
+    check_writable(output, overwrite=overwrite)
+    array, attrs = _open_embeddings(embeddings_path)
+    try:
+        targets = np.load(targets_path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"{targets_path}: not a .npy array of targets ({error})") from error
+    if targets.ndim != 2:
+        raise InputError(f"{targets_path}: shape {targets.shape}; expected (k, D)")
+    numbers = list(range(len(targets)))
+    if select is not None:
+        try:
+            numbers = sorted({int(v) for v in select.split(",") if v.strip()})
+        except ValueError as error:
+            raise InputError(f"--select {select!r}: expected numbers such as 0,2") from error
+        bad = [t for t in numbers if not 0 <= t < len(targets)]
+        if bad or not numbers:
+            raise InputError(
+                f"--select {select!r}: {targets_path} holds targets 0..{len(targets) - 1}"
+            )
+    voxel, stride = float(attrs["voxel_size_a"]), int(attrs["stride"])
+    tomogram_shape = tuple(int(n) for n in attrs["tomogram_shape_zyx"])
+    run_name = tomogram_name(Path(attrs.get("tomogram") or embeddings_path.stem))
+    parameters = {
+        "embeddings": embeddings_path,
+        "targets": targets_path,
+        "selected": numbers,
+        "particle_diameter_a": diameter_a,
+        "threshold": threshold,
+        "exclusive": exclusive,
+        "format": picks_suffix,
+    }
+    with recording_run(
+        output, "picker locate", parameters, inputs=[embeddings_path, targets_path]
+    ) as record:
+        with record.timed("locate"):
+            found = locate_targets(
+                np.asarray(array[...], dtype=np.float32),
+                targets[numbers],
+                stride=stride,
+                voxel_size_a=voxel,
+                diameter_a=diameter_a,
+                tomogram_shape=tomogram_shape,
+                threshold=threshold,
+                exclusive=exclusive,
+            )
+        per_target = []
+        with atomic_directory(output, overwrite=overwrite) as tmp:
+            for number, picks in zip(numbers, found, strict=True):
+                table = new_particle_table(
+                    picks.positions_zyx, tomo_name=run_name, pixel_size_a=voxel, scores=picks.scores
+                )
+                write_picks(
+                    tmp / f"target_{number}.{picks_suffix}",
+                    table,
+                    picks.positions_zyx,
+                    object_name=f"target_{number}",
+                    run_name=run_name,
+                    overwrite=True,
+                )
+                per_target.append(
+                    {
+                        "target": number,
+                        "n_picks": len(picks),
+                        "threshold": picks.threshold,
+                        "threshold_method": picks.threshold_method,
+                    }
+                )
+        record.results["targets"] = per_target
+    counts = ", ".join(f"{e['target']}: {e['n_picks']}" for e in per_target)
+    typer.echo(f"picks per target ({counts}) → {output}")
 
 
 def _warn_voxel_size(voxel_a: float, model_voxel_a: float) -> None:

@@ -2,11 +2,18 @@
 
 TomoTwin's approach (Rice et al. 2023) built on cryomine's own simulator: trained by a triplet
 loss with semi-hard mining on windows of simulated crowded tomograms, used to pick a structure
-given one example (reference-based picking). See ``docs/picker.md``.
+given one example (reference-based picking), or to find the kinds of object in a tomogram by
+clustering its embeddings. See ``docs/picker.md``.
 
 Volumes are ``(z, y, x)``; coordinates ``(n, 3)`` in z, y, x voxels; embeddings ``(..., D)``.
 """
 
+from cryomine.picker._clustering import (
+    EmbeddingClusters,
+    cluster_embeddings,
+    inner_cells,
+    locate_targets,
+)
 from cryomine.picker._data import (
     EXTRA_CLASSES,
     TrainingConditions,
@@ -51,6 +58,7 @@ __all__ = [
     "EXTRA_CLASSES",
     "NATIVE_STRIDE",
     "REFERENCE_ORIENTATIONS",
+    "EmbeddingClusters",
     "EmbeddingPicks",
     "PickerConfig",
     "PickerNet",
@@ -60,12 +68,15 @@ __all__ = [
     "TrainingResult",
     "Triplets",
     "WindowPool",
+    "cluster_embeddings",
     "cosine_distances",
     "cut_windows",
     "embed_tomogram",
     "embed_windows",
     "find_similarity_peaks",
+    "inner_cells",
     "load_picker",
+    "locate_targets",
     "normalize_tomogram",
     "pick_by_reference",
     "reference_kind",

@@ -23,6 +23,7 @@ __all__ = [
     "ISOSURFACE_AVAILABLE",
     "class_color",
     "class_count",
+    "clusters_figure",
     "confusion_figure",
     "embedding_2d",
     "embedding_figure",
@@ -297,6 +298,51 @@ def members_figure(subtomograms: np.ndarray) -> bytes:
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    return _png(figure)
+
+
+def clusters_figure(coordinates: np.ndarray, labels: np.ndarray, averages: np.ndarray) -> bytes:
+    """A 2-D map of embeddings coloured by cluster, beside each cluster's average window.
+
+    Parameters
+    ----------
+    coordinates : ndarray, shape (n, 2)
+        The map (e.g. UMAP).
+    labels : ndarray of int, shape (n,)
+        0-based cluster of each point; -1 (in no cluster) is drawn grey, underneath.
+    averages : ndarray, shape (k, z, y, x)
+        Average window of each cluster; its central z slice (xy) is drawn, protein dark as in
+        the tomogram.
+    """
+    k = len(averages)
+    columns = int(np.ceil(np.sqrt(max(k, 1))))
+    rows = int(np.ceil(max(k, 1) / columns))
+    figure = Figure(figsize=(5.0 + 1.4 * columns, max(4.6, 1.5 * rows)), layout="constrained")
+    left, right = figure.subfigures(1, 2, width_ratios=[5.0, 1.4 * columns])
+    ax = left.subplots()
+    size = float(np.clip(4000.0 / max(len(coordinates), 1), 1.0, 20.0))
+    none = labels < 0
+    ax.scatter(*coordinates[none].T, s=size, color="#c7c7c7", linewidths=0, label="none")
+    for c in range(k):
+        member = labels == c
+        ax.scatter(*coordinates[member].T, s=size, color=class_color(c + 1), linewidths=0,
+                   label=str(c))  # fmt: skip
+        centre = np.median(coordinates[member], axis=0)
+        ax.annotate(str(c), centre, fontsize="small", weight="bold", ha="center", va="center")
+    ax.set_title(f"UMAP of the sampled embeddings: {k} clusters")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    panels = np.atleast_1d(right.subplots(rows, columns)).ravel()
+    for c, panel in enumerate(panels):
+        panel.set_xticks([])
+        panel.set_yticks([])
+        if c >= k:
+            panel.set_axis_off()
+            continue
+        image = averages[c][averages[c].shape[0] // 2]
+        low, high = _display_range(image)
+        panel.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+        panel.set_title(str(c), fontsize="small", color=class_color(c + 1))
     return _png(figure)
 
 
