@@ -2,7 +2,7 @@
 
 The three crowded 10 Å tomograms of ``picker_f1.py`` (same seeds and imaging: ``tune``, ``train``
 of training structures, ``unseen`` with the six unseen proteins) are embedded once with the
-shipped model (stride 4) and clustered two ways, as the commands do:
+shipped model (or ``--model``; stride 4) and clustered two ways, as the commands do:
 
 - ``random``: a seeded random sample of ``--sample`` cells whose window lies in the tomogram;
 - ``candidates``: the cells of DoG picks (``cryomine pick`` defaults, ``--dog-diameter``).
@@ -139,9 +139,10 @@ def main() -> None:
     parser.add_argument("--candidate-min-cluster-size", type=int, default=5)
     parser.add_argument("--dog-diameter", type=float, default=150.0, help="Å")
     parser.add_argument("--particle-diameter", type=float, default=150.0, help="locate, Å")
+    parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = load_picker()
+    model = load_picker(args.model)
     results: dict[str, object] = {
         "command": " ".join(sys.argv),
         "machine": machine_description(),

@@ -131,3 +131,28 @@ def test_former_cluster_names_warn_and_map_onto_the_class_names() -> None:
     with pytest.warns(FutureWarning, match="n_clusters is deprecated"):
         order = match_labels(labels, (labels + 1) % 3, n_clusters=3)
     np.testing.assert_array_equal(order, match_labels(labels, (labels + 1) % 3, 3))
+
+
+def test_when_no_fit_is_eligible_the_least_degenerate_one_wins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 150 + 12 samples in 16-d and three tight clumps of 8: every fit leaves a component under
+    # d + 1 = 17, so none is eligible. The lowest BIC gives the clumps components of their own
+    # (degenerate covariances, bounded only by reg_covar); the answer is the fit closest to the
+    # rule, whose smallest component is the 12
+    rng = np.random.default_rng(0)
+    far = np.zeros(16)
+    far[0] = 12.0
+    clumps = [np.eye(16)[1 + j] * 20.0 + 1e-3 * rng.normal(size=(8, 16)) for j in range(3)]
+    x = np.concatenate([rng.normal(0.0, 1.0, (150, 16)), rng.normal(far, 1.0, (12, 16)), *clumps])
+    with caplog.at_level("WARNING", logger="cryomine.sorting._mixture"):
+        selection = select_mixture(
+            x, k_candidates=range(2, 10), rng=np.random.default_rng(1), n_init=2
+        )
+    assert not any(r["eligible"] for r in selection.candidates)
+    lowest_bic = min(selection.candidates, key=lambda r: r["bic"])
+    assert round(lowest_bic["smallest"]) < 12  # what the former fallback returned
+    assert round(min(np.bincount(selection.labels))) >= 12
+    rare = selection.labels[150:162]
+    assert len(set(rare.tolist())) == 1 and np.sum(selection.labels == rare[0]) >= 12
+    assert "closest to it" in caplog.text

@@ -344,7 +344,9 @@ def select_mixture(
     (its likelihood is bounded only by ``reg_covar``) and BIC then rewards ever more tiny
     clusters (measured in ``docs/disca_measurements.md``). For each (K, covariance type) the best *eligible*
     start is kept, so an eligible warm fit never loses to an ineligible fresh one. If no fit is
-    eligible, the lowest BIC of all wins (with a warning).
+    eligible, the fit that comes closest to the rule wins (its smallest component, in whole
+    samples, the largest of all fits; ties by BIC; with a warning): the least degenerate mixture, not the one whose tiny
+    components BIC rewards most.
 
     Parameters
     ----------
@@ -431,10 +433,17 @@ def select_mixture(
     eligible = [i for i in everything if records[i]["eligible"]]
     chosen = lowest(eligible) if eligible else None
     if chosen is None:
+        # in whole samples, so that soft counts of 11.98 and 12.0 tie and BIC decides
+        whole = [round(float(r["smallest"])) for r in records]  # type: ignore[arg-type]
+        largest_smallest = max(whole)
+        chosen = lowest([i for i in everything if whole[i] == largest_smallest])
         logger.warning(
-            "no mixture has all components of >= %d samples; taking the lowest BIC", smallest
+            "no mixture has all components of >= %d samples; taking the one closest to it "
+            "(K = %d, smallest component %d samples)",
+            smallest,
+            records[chosen]["k"],  # type: ignore[index]
+            largest_smallest,
         )
-        chosen = lowest(everything)
     assert chosen is not None
     bic = {
         k: min(float(r["bic"]) for r in records if r["k"] == k)  # type: ignore[arg-type]
