@@ -312,7 +312,7 @@ def clusters_figure(coordinates: np.ndarray, labels: np.ndarray, averages: np.nd
         0-based cluster of each point; -1 (in no cluster) is drawn grey, underneath.
     averages : ndarray, shape (k, z, y, x)
         Average window of each cluster; its central z slice (xy) is drawn, protein dark as in
-        the tomogram.
+        the tomogram, titled with the cluster and its number of members.
     """
     k = len(averages)
     columns = int(np.ceil(np.sqrt(max(k, 1))))
@@ -342,7 +342,9 @@ def clusters_figure(coordinates: np.ndarray, labels: np.ndarray, averages: np.nd
         image = averages[c][averages[c].shape[0] // 2]
         low, high = _display_range(image)
         panel.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
-        panel.set_title(str(c), fontsize="small", color=class_color(c + 1))
+        panel.set_title(
+            f"{c}: {int(np.sum(labels == c))}", fontsize="small", color=class_color(c + 1)
+        )
     return _png(figure)
 
 
