@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         "(its decisions are per particle, so the rates estimate the full set's)",
     )
     add("--tm-refine-to", type=float, default=7.5, help="template matching finest step, degrees")
-    add("--mpp-max-iter", type=int, default=40, help="MPP iterations")
+    add("--mpp-max-iter", type=int, default=100, help="MPP iterations")
     add("--ae-epochs", type=int, default=30, help="autoencoder training epochs")
     add("--seed", type=int, default=0)
     add("--device", default="auto")

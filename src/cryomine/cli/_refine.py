@@ -80,7 +80,7 @@ def refine(
         ),
     ] = None,
     max_iter: Annotated[
-        int | None, typer.Option("--max-iter", help="Most MPP iterations (count). Default: 40.")
+        int | None, typer.Option("--max-iter", help="Most MPP iterations (count). Default: 100.")
     ] = None,
     angular_step: Annotated[
         float | None,

@@ -44,7 +44,7 @@ def sort(
         typer.Option(
             "--max-iter",
             help="Most iterations (count): DISCA EM iterations (default 20), MPP iterations "
-            "(default 40); disca-mpp: both.",
+            "(default 100); disca-mpp: both.",
         ),
     ] = None,
     width: Annotated[

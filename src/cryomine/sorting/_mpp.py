@@ -92,7 +92,8 @@ class MPP:
     Parameters
     ----------
     max_iter
-        Most iterations (one alignment of every particle to every pattern each).
+        Most iterations (one alignment of every particle to every pattern each). A fit of
+        five classes from one pattern needed 44–80+ at N = 500 (docs/mpp.md, "Iterations").
     angular_step_deg, refine_to_deg
         Global rotation grid step and finest local refinement step, degrees.
     max_shift_px
@@ -151,7 +152,7 @@ class MPP:
     def __init__(
         self,
         *,
-        max_iter: int = 40,
+        max_iter: int = 100,
         angular_step_deg: float = 30.0,
         refine_to_deg: float | None = 15.0,
         max_shift_px: float | None = None,
