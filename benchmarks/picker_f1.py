@@ -180,12 +180,20 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=8, help="particles per structure")
     parser.add_argument("--k-grid", type=float, nargs="+", default=[2, 3, 4, 6, 8, 10, 12, 15, 20])
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument(
+        "--seeds", type=int, nargs=3, default=(100, 1, 2), help="tomogram seeds: tune train unseen"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_picker(args.model)
     shape = tuple(args.shape)
     results: dict[str, object] = {"command": " ".join(sys.argv), "machine": machine_description()}
-    sets = {"tune": (TUNE, 100), "train": (TRAIN, 1), "unseen": (UNSEEN + CROWD, 2)}
+    tune_seed, train_seed, unseen_seed = args.seeds
+    sets = {
+        "tune": (TUNE, tune_seed),
+        "train": (TRAIN, train_seed),
+        "unseen": (UNSEEN + CROWD, unseen_seed),
+    }
     for label, (names, seed) in sets.items():
         print(f"{label}: {', '.join(names)}", file=sys.stderr, flush=True)
         densities = _densities(args.maps_dir, names)
