@@ -87,6 +87,10 @@ def model_card(directory: Path) -> str:
     training = config["training"]
     structures = ", ".join(config["structures"])
     size_kb = (directory / "model.pt").stat().st_size / 1024
+    planned = training["options"]["epochs"]
+    ended = (
+        "ran all" if training["epochs_done"] >= planned else "stopped by the wall-time limit after"
+    )
     return f"""# cryomine picker model (shipped)
 
 A TomoTwin-style embedding network: 3-D CNN, {arch["window"]}³ windows at
@@ -126,7 +130,7 @@ beads). Seed {training["seed"]}.
 Triplet loss on cosine distance, margin {training["options"]["margin"]}, online semi-hard
 mining, batches {training["options"]["n_classes"]} classes × {training["options"]["n_per_class"]}
 windows, Adam lr {training["options"]["learning_rate"]:g} with cosine decay over
-{training["options"]["epochs"]} planned epochs; stopped by the wall-time limit after
+{training["options"]["epochs"]} planned epochs; {ended}
 **{training["epochs_done"]} epochs** ({training["epochs_done"] * training["options"]["steps_per_epoch"]}
 steps). Wall time **{record["timings_s"]["total"] / 60:.1f} min** on {machine["cpu"]}
 ({machine["cpu_count"]} cores shared with another job; torch threads {machine["torch_threads"]}),

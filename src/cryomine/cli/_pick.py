@@ -96,7 +96,7 @@ def pick(
         float | None,
         typer.Option(
             "--threshold",
-            help="embedding: cosine-similarity threshold. Default: automatic, median + 12 MAD of "
+            help="embedding: cosine-similarity threshold. Default: automatic, median + 15 MAD of "
             "the map.",
         ),
     ] = None,
@@ -132,7 +132,7 @@ def pick(
     --method embedding: the learned picker embeds every window of the tomogram; picks are the
     peaks of the cosine similarity to the embedding of the example(s) (--reference and/or
     --reference-coords), at least --min-distance apart, above --threshold or the automatic
-    threshold (median + 12·1.4826·MAD of the map). The score is the similarity; the map is written
+    threshold (median + 15·1.4826·MAD of the map). The score is the similarity; the map is written
     as MRC. --reference is read when it is an MRC file and simulated when it is a structure name
     or an atomic model. A JSON run record is written beside the output (OUTPUT.run.json); it
     says which kind of reference was used and how it was simulated.

@@ -504,7 +504,7 @@ def locate(
         typer.Option(
             "--threshold",
             help="Cosine similarity threshold for every target. Default: per target, median + "
-            "12·1.4826·MAD of its similarity map.",
+            "15·1.4826·MAD of its similarity map.",
         ),
     ] = None,
     exclusive: Annotated[

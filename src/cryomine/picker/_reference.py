@@ -42,7 +42,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: ``k`` of the automatic threshold ``median + k · 1.4826 · MAD`` (docs/picker.md, "Threshold").
-AUTO_THRESHOLD_MADS = 12.0
+AUTO_THRESHOLD_MADS = 15.0
 
 
 @dataclass(frozen=True)
