@@ -28,11 +28,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from picker_f1 import CROWD, STRIDE, TRAIN, TUNE, UNSEEN, _densities, _scores
+from picker_f1 import (
+    CROWD,
+    STRIDE,
+    TRAIN,
+    TUNE,
+    UNSEEN,
+    _densities,
+    _scores,
+    simulate_benchmark_tomogram,
+)
 
 from cryomine._runrecord import machine_description
 from cryomine.io import positions_zyx
 from cryomine.picker import (
+    cells_at,
     cluster_embeddings,
     embed_tomogram,
     inner_cells,
@@ -41,7 +51,6 @@ from cryomine.picker import (
     normalize_tomogram,
 )
 from cryomine.picking import pick_particles
-from cryomine.simulate import simulate_tomogram
 
 
 def _best_cluster_f1(truth: np.ndarray, located: list, radius_px: float) -> tuple[float, int]:
@@ -55,16 +64,7 @@ def _best_cluster_f1(truth: np.ndarray, located: list, radius_px: float) -> tupl
 
 
 def run_tomogram(model: object, densities: dict, *, seed: int, args: argparse.Namespace) -> dict:
-    simulated = simulate_tomogram(
-        densities,
-        shape_zyx=(100, 300, 300),
-        voxel_size_a=10.0,
-        n_particles=8 * len(densities),
-        snr=0.1,
-        n_membranes=3,
-        n_gold=10,
-        seed=seed,
-    )
+    simulated = simulate_benchmark_tomogram(densities, seed)
     volume = normalize_tomogram(simulated.tomogram)
     t0 = time.perf_counter()
     embeddings = embed_tomogram(model, volume, stride=STRIDE)  # type: ignore[arg-type]
@@ -80,11 +80,12 @@ def run_tomogram(model: object, densities: dict, *, seed: int, args: argparse.Na
     dog = pick_particles(
         simulated.tomogram, voxel_size_a=10.0, diameter_a=args.dog_diameter, contrast="dark"
     )
-    dog_cells = np.unique(np.rint(dog.positions_zyx / STRIDE).astype(np.int64), axis=0)
-    inside = np.all((dog_cells >= cells.min(axis=0)) & (dog_cells <= cells.max(axis=0)), axis=1)
     samples = {
         "random": (random_cells, args.min_cluster_size),
-        "candidates": (dog_cells[inside], args.candidate_min_cluster_size),
+        "candidates": (
+            cells_at(dog.positions_zyx, cells, stride=STRIDE),
+            args.candidate_min_cluster_size,
+        ),
     }
     centres = positions_zyx(simulated.table)
     names = simulated.table["cmStructure"].to_numpy()

@@ -335,7 +335,13 @@ def cluster(
     from cryomine.errors import InputError
     from cryomine.io import read_mrc
     from cryomine.io._atomic import atomic_directory, check_writable
-    from cryomine.picker import cluster_embeddings, cut_windows, inner_cells, normalize_tomogram
+    from cryomine.picker import (
+        cells_at,
+        cluster_embeddings,
+        cut_windows,
+        inner_cells,
+        normalize_tomogram,
+    )
     from cryomine.report._figures import clusters_figure
 
     check_writable(output, overwrite=overwrite)
@@ -384,7 +390,12 @@ def cluster(
                 positions = _candidate_positions(
                     candidates, volume, attrs, diameter_a=diameter_a, contrast=contrast
                 )
-            cells = _cells_of(positions, cells, stride=stride, what=str(candidates or "DoG picks"))
+            cells = cells_at(positions, cells, stride=stride)
+            if len(cells) == 0:
+                raise InputError(
+                    f"{candidates or 'DoG picks'}: none of its {len(positions)} positions has a "
+                    "whole window inside the tomogram"
+                )
             record.results["n_candidates"] = len(positions)
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(len(cells), size=min(sample, len(cells)), replace=False))
@@ -461,28 +472,13 @@ def _candidate_positions(
 
     voxel = float(attrs["voxel_size_a"])
     if candidates is None:
+        assert diameter_a is not None  # the caller gives one of the two
         return pick_particles(
-            volume, voxel_size_a=voxel, diameter_a=float(diameter_a or 0), contrast=contrast
+            volume, voxel_size_a=voxel, diameter_a=float(diameter_a), contrast=contrast
         ).positions_zyx
     name = tomogram_name(Path(attrs.get("tomogram") or candidates.stem))
     table = read_picks(candidates, tomo_name=name, tomogram_shape=volume.shape, voxel_size_a=voxel)
     return positions_zyx(table)
-
-
-def _cells_of(positions: Any, inner: Any, *, stride: int, what: str) -> Any:
-    """The distinct embedding cells (n, 3) nearest to ``positions``, among the ``inner`` cells."""
-    import numpy as np
-
-    from cryomine.errors import InputError
-
-    cells = np.unique(np.rint(np.asarray(positions) / stride).astype(np.int64), axis=0)
-    # the inner cells are a box of the grid (a product of one index range per axis)
-    inside = np.all((cells >= inner.min(axis=0)) & (cells <= inner.max(axis=0)), axis=1)
-    if not inside.any():
-        raise InputError(
-            f"{what}: none of its {len(positions)} positions has a whole window inside the tomogram"
-        )
-    return cells[inside]
 
 
 @picker_app.command("locate")

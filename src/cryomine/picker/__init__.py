@@ -10,6 +10,7 @@ Volumes are ``(z, y, x)``; coordinates ``(n, 3)`` in z, y, x voxels; embeddings 
 
 from cryomine.picker._clustering import (
     EmbeddingClusters,
+    cells_at,
     cluster_embeddings,
     inner_cells,
     locate_targets,
@@ -68,6 +69,7 @@ __all__ = [
     "TrainingResult",
     "Triplets",
     "WindowPool",
+    "cells_at",
     "cluster_embeddings",
     "cosine_distances",
     "cut_windows",

@@ -32,6 +32,7 @@ from cryomine.picker._reference import EmbeddingPicks, find_similarity_peaks
 
 __all__ = [
     "EmbeddingClusters",
+    "cells_at",
     "cluster_embeddings",
     "inner_cells",
     "locate_targets",
@@ -94,6 +95,16 @@ def inner_cells(
         )
     grids = np.meshgrid(*axes, indexing="ij")
     return np.stack([g.ravel() for g in grids], axis=1)
+
+
+def cells_at(positions_zyx: np.ndarray, inner: np.ndarray, *, stride: int) -> np.ndarray:
+    """The distinct embedding cells ``(n, 3)`` nearest to ``positions_zyx`` (voxels, z y x) that
+    are among the ``inner`` cells (:func:`inner_cells`); ``(0, 3)`` when none is."""
+    cells = np.unique(np.rint(np.asarray(positions_zyx) / stride).astype(np.int64), axis=0)
+    cells = cells.reshape(-1, 3)
+    # the inner cells are a box of the grid (a product of one index range per axis)
+    inside = np.all((cells >= inner.min(axis=0)) & (cells <= inner.max(axis=0)), axis=1)
+    return cells[inside]
 
 
 def cluster_embeddings(

@@ -19,7 +19,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from picker_f1 import CROWD, STRIDE, TRAIN, TUNE, UNSEEN, _densities
+from picker_f1 import (
+    CROWD,
+    STRIDE,
+    TRAIN,
+    TUNE,
+    UNSEEN,
+    _densities,
+    simulate_benchmark_tomogram,
+)
 
 from cryomine.io import positions_zyx
 from cryomine.picker import (
@@ -32,7 +40,6 @@ from cryomine.picker import (
     simulate_reference_windows,
     target_embedding,
 )
-from cryomine.simulate import simulate_tomogram
 
 
 def main() -> None:
@@ -44,16 +51,7 @@ def main() -> None:
     sets = {"tune": (TUNE, 100), "train": (TRAIN, 1), "unseen": (UNSEEN + CROWD, 2)}
     for label, (names, seed) in sets.items():
         densities = _densities(maps_dir, names)
-        simulated = simulate_tomogram(
-            densities,
-            shape_zyx=(100, 300, 300),
-            voxel_size_a=10.0,
-            n_particles=8 * len(names),
-            snr=0.1,
-            n_membranes=3,
-            n_gold=10,
-            seed=seed,
-        )
+        simulated = simulate_benchmark_tomogram(densities, seed)
         volume = normalize_tomogram(simulated.tomogram)
         embeddings = embed_tomogram(model, volume, stride=STRIDE)
         centres = positions_zyx(simulated.table)
