@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -118,19 +119,18 @@ def ctf(
     return values.to(torch.float32)
 
 
-def ctf_2d(
-    shape_yx: Sequence[int],
-    pixel_size_a: float,
-    *,
-    defocus_um: float,
-    voltage_kv: float = 300.0,
-    cs_mm: float = 2.7,
-    amplitude_contrast: float = 0.07,
-    b_factor_a2: float = 0.0,
-    rfft: bool = True,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """CTF of one (tilt) image of shape ``(y, x)``; see :func:`ctf` for every parameter.
+def ctf_2d(shape_yx: Sequence[int], pixel_size_a: float, **options: Any) -> torch.Tensor:
+    """CTF of one (tilt) image of shape ``(y, x)``: :func:`ctf` on a 2-D shape.
+
+    Parameters
+    ----------
+    shape_yx
+        Real-space image shape ``(y, x)``.
+    pixel_size_a
+        Pixel size in Å.
+    **options
+        The keyword options of :func:`ctf` (``defocus_um`` required; ``voltage_kv``, ``cs_mm``,
+        ``amplitude_contrast``, ``b_factor_a2``, ``rfft``, ``device``), with its defaults.
 
     Returns
     -------
@@ -140,14 +140,4 @@ def ctf_2d(
     """
     if len(shape_yx) != 2:
         raise ValueError(f"shape_yx must have 2 entries (y, x), got {tuple(shape_yx)}")
-    return ctf(
-        shape_yx,
-        pixel_size_a,
-        defocus_um=defocus_um,
-        voltage_kv=voltage_kv,
-        cs_mm=cs_mm,
-        amplitude_contrast=amplitude_contrast,
-        b_factor_a2=b_factor_a2,
-        rfft=rfft,
-        device=device,
-    )
+    return ctf(shape_yx, pixel_size_a, **options)
