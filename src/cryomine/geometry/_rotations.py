@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,6 +47,20 @@ def _as_rotation(rotations: Rotation, name: str = "rotations") -> Rotation:
             f"{name}: expected a scipy.spatial.transform.Rotation, got {type(rotations).__name__}"
         )
     return rotations
+
+
+def _per_rotation(
+    rotations: Rotation, row_shape: tuple[int, ...], values: Callable[[Rotation], ArrayLike]
+) -> NDArray[np.float64]:
+    """``values(rotations)`` as float64 of shape ``(N, *row_shape)``, one row per rotation.
+
+    A single rotation counts as ``N = 1``; an empty stack gives zeros of shape
+    ``(0, *row_shape)`` without calling ``values``.
+    """
+    rotations = _as_rotation(rotations)
+    if not rotations.single and len(rotations) == 0:
+        return np.zeros((0, *row_shape))
+    return np.asarray(values(rotations), dtype=np.float64).reshape(-1, *row_shape)
 
 
 def random_rotations(n: int, *, rng: np.random.Generator) -> Rotation:
@@ -112,15 +127,16 @@ def relion_euler_from_rotations(rotations: Rotation) -> NDArray[np.float64]:
     ndarray of float64, shape (N, 3)
         ``[rot, tilt, psi]`` in degrees.
     """
-    rotations = _as_rotation(rotations)
-    if not rotations.single and len(rotations) == 0:
-        return np.zeros((0, 3))
+    return _per_rotation(rotations, (3,), _relion_euler)
+
+
+def _relion_euler(rotations: Rotation) -> NDArray[np.float64]:
+    """RELION ``[rot, tilt, psi]`` (degrees) of ``rotations``, ``psi`` 0 at gimbal lock."""
     with warnings.catch_warnings():
         # scipy warns at gimbal lock (tilt 0 or 180) and then sets the third angle to zero,
         # which is the documented behaviour here.
         warnings.filterwarnings("ignore", message="Gimbal lock detected", category=UserWarning)
-        angles = rotations.inv().as_euler("ZYZ", degrees=True)
-    return np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+        return rotations.inv().as_euler("ZYZ", degrees=True)
 
 
 def quaternions_from_rotations(rotations: Rotation) -> NDArray[np.float64]:
@@ -137,11 +153,7 @@ def quaternions_from_rotations(rotations: Rotation) -> NDArray[np.float64]:
     -------
     ndarray of float64, shape (N, 4)
     """
-    rotations = _as_rotation(rotations)
-    if not rotations.single and len(rotations) == 0:
-        return np.zeros((0, 4))
-    quats = np.asarray(rotations.as_quat(canonical=True), dtype=np.float64)
-    return quats.reshape(-1, 4)
+    return _per_rotation(rotations, (4,), lambda r: r.as_quat(canonical=True))
 
 
 def rotations_from_quaternions(quaternions: ArrayLike) -> Rotation:
@@ -189,10 +201,7 @@ def matrices_zyx(rotations: Rotation) -> NDArray[np.float64]:
     -------
     ndarray of float64, shape (N, 3, 3)
     """
-    rotations = _as_rotation(rotations)
-    if not rotations.single and len(rotations) == 0:
-        return np.zeros((0, 3, 3))
-    mats = np.asarray(rotations.as_matrix(), dtype=np.float64).reshape(-1, 3, 3)
+    mats = _per_rotation(rotations, (3, 3), Rotation.as_matrix)
     return np.ascontiguousarray(mats[:, ::-1, ::-1])
 
 
