@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryomine._runrecord import recording_run
 from cryomine.io import atomic_directory, write_particle_set
-from cryomine.reconstruct._filters import CtfCorrection
 from cryomine.reconstruct._tiltstacks import reconstruct_tiltstack_particles
 
 __all__ = ["import_warp_tiltstacks"]
@@ -18,21 +19,18 @@ def import_warp_tiltstacks(
     particles_star: Path | str,
     tomograms_star: Path | str | None = None,
     *,
-    box_size: int | None = None,
-    ctf_correction: CtfCorrection = "phase-flip",
-    wiener_constant: float = 0.1,
-    flip_hand: bool = False,
-    batch_size: int = 64,
-    device: str = "auto",
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Path:
     """Reconstruct a tilt-stack export (:func:`reconstruct_tiltstack_particles`) as a particle set.
 
     ``out_dir`` becomes a particle set (``particles.star`` + subtomogram stack, readable with
     :meth:`cryomine.io.ParticleSet.open`) with a run record; it appears only once complete.
-    The other parameters are those of :func:`reconstruct_tiltstack_particles`; ``overwrite``
-    replaces an existing ``out_dir``.
+    ``particles_star``, ``tomograms_star``, ``progress`` and the keyword ``options``
+    (``box_size``, ``ctf_correction``, ``wiener_constant``, ``flip_hand``, ``batch_size``,
+    ``device``) are those of :func:`reconstruct_tiltstack_particles`, with its defaults; the run
+    record lists them all. ``overwrite`` replaces an existing ``out_dir``.
 
     Returns
     -------
@@ -40,30 +38,20 @@ def import_warp_tiltstacks(
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    parameters = {
-        "particles_star": str(particles_star),
-        "tomograms_star": None if tomograms_star is None else str(tomograms_star),
-        "box_size": box_size,
-        "ctf_correction": ctf_correction,
-        "wiener_constant": wiener_constant,
-        "flip_hand": flip_hand,
-        "batch_size": batch_size,
-        "device": device,
-    }
+    # The run record lists every option, defaults included (those of the reconstruction).
+    call = inspect.signature(reconstruct_tiltstack_particles).bind(
+        particles_star, tomograms_star, **options
+    )
+    call.apply_defaults()
+    parameters = {name: value for name, value in call.arguments.items() if name != "progress"}
+    parameters["particles_star"] = str(particles_star)
+    parameters["tomograms_star"] = None if tomograms_star is None else str(tomograms_star)
     inputs = [Path(particles_star)] + ([] if tomograms_star is None else [Path(tomograms_star)])
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with recording_run(tmp, "import warp", parameters, inputs=inputs) as record:
             with record.timed("reconstruct"):
                 subtomograms, table, voxel_size_a = reconstruct_tiltstack_particles(
-                    particles_star,
-                    tomograms_star,
-                    box_size=box_size,
-                    ctf_correction=ctf_correction,
-                    wiener_constant=wiener_constant,
-                    flip_hand=flip_hand,
-                    batch_size=batch_size,
-                    device=device,
-                    progress=progress,
+                    particles_star, tomograms_star, progress=progress, **options
                 )
             with record.timed("write"):
                 # The empty temporary directory is replaced by the complete particle set.
