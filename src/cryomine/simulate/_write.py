@@ -48,6 +48,13 @@ def _write_labels_mrc(path: Path, labels: np.ndarray, voxel_size_a: float) -> No
         handle.voxel_size = voxel_size_a
 
 
+def _structure_files(structures: Sequence[str | Path] | Mapping[str, np.ndarray]) -> list[Path]:
+    """The map/model files among ``structures`` (the run record's inputs); none for arrays."""
+    if isinstance(structures, Mapping):
+        return []
+    return [Path(s) for s in structures if Path(s).exists()]
+
+
 def _restore_scale(stack_dir: Path, means: list[float], sds: list[float]) -> None:
     """Undo the z-scoring of ``write_particle_set``: ``x = z · sd + mean`` per subtomogram.
 
@@ -117,11 +124,7 @@ def write_simulated_subtomograms(
                 sds.extend(flat.std(axis=1).tolist())
             yield batch
 
-    inputs = (
-        [Path(s) for s in structures if Path(s).exists()]
-        if not isinstance(structures, Mapping)
-        else []
-    )
+    inputs = _structure_files(structures)
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with recording_run(
             tmp,
@@ -195,11 +198,7 @@ def write_simulated_tomogram(
     from cryomine.io import atomic_directory, write_mrc, write_particles
 
     out_dir = Path(out_dir)
-    inputs = (
-        [Path(s) for s in structures if Path(s).exists()]
-        if not isinstance(structures, Mapping)
-        else []
-    )
+    inputs = _structure_files(structures)
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with recording_run(
             tmp, "simulate tomogram", dict(options), seed=options.get("seed"), inputs=inputs
