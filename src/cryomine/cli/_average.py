@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Device, OverwriteDirectory
+from cryomine.cli._common import Device, OverwriteDirectory, TiltRange
 
 __all__ = ["register"]
 
@@ -27,12 +27,7 @@ def average(
             help="Particle set directory; default: the one named in RUN_DIR/run.json.",
         ),
     ] = None,
-    tilt_range: Annotated[
-        float,
-        typer.Option(
-            "--tilt-range", help="Tilt range ±DEG of all particles, degrees (tilt axis y)."
-        ),
-    ] = 60.0,
+    tilt_range: TiltRange = 60.0,
     iterations: Annotated[
         int, typer.Option("--iterations", help="Gold-standard local refinement iterations (count).")
     ] = 5,

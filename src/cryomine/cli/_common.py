@@ -21,28 +21,34 @@ __all__ = [
     "LOWPASS_HELP",
     "PICK_FORMATS",
     "QUIET",
+    "BinFactor",
     "Contrast",
     "Device",
+    "DogMinScore",
     "HeaderVoxelSize",
     "KRange",
+    "MaxPicks",
     "MetricsOutput",
     "OverwriteDirectory",
     "OverwriteFile",
     "OverwriteOutputs",
     "OverwriteRun",
+    "ParticleDiameter",
     "ParticleSetArgument",
     "ParticleSetOutput",
     "ParticleSetTiltRange",
+    "PerClass",
     "ProgressCallback",
     "Resume",
     "RunOutput",
     "Seed",
     "SimulationDefocus",
-    "SimulationTiltRange",
     "SimulationTiltStep",
     "SimulationVoxelSize",
     "SortRunArgument",
     "Structures",
+    "SubtomogramSnr",
+    "TiltRange",
     "TomogramArgument",
     "parse_lowpass",
     "picks_format",
@@ -73,7 +79,7 @@ Resume = Annotated[
 OverwriteOutputs = Annotated[
     bool, typer.Option("--overwrite", help="Replace the outputs of a finished run.")
 ]
-#: ``--voxel-size`` (default ``None``) of a command that reads one tomogram's MRC header.
+#: ``--voxel-size`` (default ``None``) of a command that reads tomograms' MRC headers.
 HeaderVoxelSize = Annotated[
     float | None, typer.Option("--voxel-size", help="Override the header voxel size, Å.")
 ]
@@ -101,7 +107,7 @@ TomogramArgument = Annotated[
 SortRunArgument = Annotated[
     Path, typer.Argument(help="Sort run directory (output of cryomine sort).")
 ]
-#: ``--k-range`` of ``sort`` and ``baseline``.
+#: ``--k-range`` of ``sort``, ``baseline`` and ``pipeline``.
 KRange = Annotated[
     tuple[int, int],
     typer.Option("--k-range", help="Smallest and largest number of classes tried (count)."),
@@ -114,7 +120,8 @@ ParticleSetTiltRange = Annotated[
         help="Maximum tilt in degrees (60 means ±60°); default: the simulated set's, else 60.",
     ),
 ]
-#: ``--contrast`` of ``pick`` and ``pipeline``.
+#: ``--contrast`` of the tomogram read by ``pick``, ``extract``, ``match search`` and
+#: ``pipeline``.
 Contrast = Annotated[
     str,
     typer.Option(
@@ -131,9 +138,42 @@ Structures = Annotated[
         "repeat for more.",
     ),
 ]
-#: ``--tilt-range`` of the ``simulate`` commands.
-SimulationTiltRange = Annotated[
-    float, typer.Option("--tilt-range", help="Maximum tilt in degrees: 60 means ±60°.")
+#: ``--tilt-range`` of a command that takes one symmetric tilt range (``simulate``, ``average``,
+#: ``pipeline``).
+TiltRange = Annotated[
+    float,
+    typer.Option("--tilt-range", help="Maximum tilt in degrees: 60 means ±60° (tilt axis y)."),
+]
+#: ``--per-class`` of ``simulate subtomograms`` and ``demo``.
+PerClass = Annotated[
+    int, typer.Option("--per-class", help="Simulated subtomograms per structure (count).")
+]
+#: ``--snr`` of ``simulate subtomograms`` and ``demo``.
+SubtomogramSnr = Annotated[
+    float,
+    typer.Option("--snr", help="SNR of each subtomogram: var(signal) / var(noise), unitless."),
+]
+#: ``--particle-diameter`` (required) of ``pick``, ``picker locate`` and ``pipeline``.
+ParticleDiameter = Annotated[
+    float, typer.Option("--particle-diameter", help="Expected particle diameter, Å.")
+]
+#: ``--max-picks`` (default ``None``) of ``pick`` and ``pipeline``.
+MaxPicks = Annotated[
+    int | None,
+    typer.Option("--max-picks", help="Keep at most this many picks per tomogram, best first."),
+]
+#: ``--min-score`` (default ``None``) of DoG picking (``pick``, ``pipeline``).
+DogMinScore = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        help="Keep picks whose DoG response is at least this many tomogram standard deviations.",
+    ),
+]
+#: ``--bin`` of ``extract`` and ``pipeline``.
+BinFactor = Annotated[
+    int,
+    typer.Option("--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."),
 ]
 #: ``--tilt-step`` of the ``simulate`` commands.
 SimulationTiltStep = Annotated[float, typer.Option("--tilt-step", help="Tilt increment, degrees.")]

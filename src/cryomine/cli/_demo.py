@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Device
+from cryomine.cli._common import Device, PerClass, SubtomogramSnr
 
 __all__ = ["demo_commands", "register"]
 
@@ -43,15 +43,8 @@ def demo(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for everything the demo writes.")
     ] = Path("demo_output"),
-    per_class: Annotated[
-        int, typer.Option("--per-class", help="Simulated subtomograms per structure (count).")
-    ] = 60,
-    snr: Annotated[
-        float,
-        typer.Option(
-            "--snr", help="Signal-to-noise ratio of the simulated subtomograms (variance ratio)."
-        ),
-    ] = 0.1,
+    per_class: PerClass = 60,
+    snr: SubtomogramSnr = 0.1,
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed (integer) for simulation and sorting.")
     ] = 0,

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import HeaderVoxelSize, TomogramArgument
+from cryomine.cli._common import (
+    BinFactor,
+    Contrast,
+    HeaderVoxelSize,
+    OverwriteDirectory,
+    TomogramArgument,
+)
 
 __all__ = ["register"]
 
@@ -31,20 +37,10 @@ def extract(
     box_size: Annotated[
         int, typer.Option("--box", help="Edge of the cubic subtomograms, in (binned) voxels.")
     ] = 24,
-    bin_factor: Annotated[
-        int,
-        typer.Option("--bin", help="Bin the subtomograms by this whole factor (Fourier cropping)."),
-    ] = 1,
+    bin_factor: BinFactor = 1,
     voxel_size_a: HeaderVoxelSize = None,
-    contrast: Annotated[
-        str,
-        typer.Option(
-            "--contrast", help="Protein 'dark' in the tomogram (it is inverted) or 'bright'."
-        ),
-    ] = "dark",
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing particle set.")
-    ] = False,
+    contrast: Contrast = "dark",
+    overwrite: OverwriteDirectory = False,
 ) -> None:
     """Extract subtomograms centred on particle positions into a particle set.
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Device, OverwriteFile, TomogramArgument
+from cryomine.cli._common import Contrast, Device, HeaderVoxelSize, OverwriteFile, TomogramArgument
 
 __all__ = ["match_app", "register"]
 
@@ -141,17 +141,8 @@ def search(
             "--box-size", help="Template box, voxels (even). Default: the structure's own."
         ),
     ] = None,
-    contrast: Annotated[
-        str,
-        typer.Option(
-            "--contrast",
-            help="Protein 'dark' in the tomogram (reconstructions, the simulator) or 'bright'.",
-        ),
-    ] = "dark",
-    voxel_size_a: Annotated[
-        float | None,
-        typer.Option("--voxel-size", help="Override the tomogram's header voxel size, Å."),
-    ] = None,
+    contrast: Contrast = "dark",
+    voxel_size_a: HeaderVoxelSize = None,
     tile: Annotated[
         str | None,
         typer.Option(

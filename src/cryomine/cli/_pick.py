@@ -8,16 +8,22 @@ from typing import Annotated, Any
 
 import typer
 
-from cryomine.cli._common import Contrast, HeaderVoxelSize, OverwriteFile, TomogramArgument
+from cryomine.cli._common import (
+    Contrast,
+    DogMinScore,
+    HeaderVoxelSize,
+    MaxPicks,
+    OverwriteFile,
+    ParticleDiameter,
+    TomogramArgument,
+)
 
 __all__ = ["register"]
 
 
 def pick(
     tomogram: TomogramArgument,
-    diameter_a: Annotated[
-        float, typer.Option("--particle-diameter", help="Expected particle diameter, Å.")
-    ],
+    diameter_a: ParticleDiameter,
     output: Annotated[
         Path,
         typer.Option(
@@ -35,17 +41,8 @@ def pick(
             "--min-distance", help="Minimum distance between picks, Å. Default 0.8 × diameter."
         ),
     ] = None,
-    min_score: Annotated[
-        float | None,
-        typer.Option(
-            "--min-score",
-            help="Keep picks whose DoG response is at least this many tomogram standard "
-            "deviations.",
-        ),
-    ] = None,
-    max_picks: Annotated[
-        int | None, typer.Option("--max-picks", help="Keep at most this many picks, best first.")
-    ] = None,
+    min_score: DogMinScore = None,
+    max_picks: MaxPicks = None,
     border_a: Annotated[
         float | None,
         typer.Option(

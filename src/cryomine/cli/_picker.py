@@ -14,6 +14,7 @@ from cryomine.cli._common import (
     HeaderVoxelSize,
     OverwriteDirectory,
     OverwriteFile,
+    ParticleDiameter,
     Seed,
     TomogramArgument,
 )
@@ -488,9 +489,7 @@ def locate(
         Path, typer.Option("--targets", help="Targets (.npy, k × D), e.g. from `picker cluster`.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder of picks to write.")],
-    diameter_a: Annotated[
-        float, typer.Option("--particle-diameter", help="Expected particle diameter, Å.")
-    ],
+    diameter_a: ParticleDiameter,
     select: Annotated[
         str | None,
         typer.Option("--select", help="Comma-separated target numbers to pick (default all)."),

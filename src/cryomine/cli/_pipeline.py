@@ -24,7 +24,17 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Contrast, Device
+from cryomine.cli._common import (
+    BinFactor,
+    Contrast,
+    Device,
+    DogMinScore,
+    HeaderVoxelSize,
+    KRange,
+    MaxPicks,
+    ParticleDiameter,
+    TiltRange,
+)
 
 __all__ = ["register"]
 
@@ -36,41 +46,19 @@ def pipeline(
             help="Tomograms (.mrc .rec .st .map, optionally .gz); protein dark by default."
         ),
     ],
-    diameter_a: Annotated[
-        float,
-        typer.Option(
-            "--particle-diameter",
-            help="Expected particle diameter, Å (sets picking and the default box).",
-        ),
-    ],
+    diameter_a: ParticleDiameter,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for every step's outputs.")
     ],
     box_size: Annotated[
         int, typer.Option("--box", help="Subtomogram edge, in (binned) voxels; DISCA needs ≥ 21.")
     ] = 24,
-    bin_factor: Annotated[
-        int, typer.Option("--bin", help="Bin subtomograms by this whole factor on extraction.")
-    ] = 1,
-    max_picks: Annotated[
-        int | None,
-        typer.Option("--max-picks", help="Keep at most this many picks per tomogram, best first."),
-    ] = None,
-    min_score: Annotated[
-        float | None,
-        typer.Option(
-            "--min-score", help="Minimum DoG score of a pick (tomogram standard deviations)."
-        ),
-    ] = None,
+    bin_factor: BinFactor = 1,
+    max_picks: MaxPicks = None,
+    min_score: DogMinScore = None,
     contrast: Contrast = "dark",
-    voxel_size_a: Annotated[
-        float | None,
-        typer.Option("--voxel-size", help="Override the tomograms' header voxel size, Å."),
-    ] = None,
-    k_range: Annotated[
-        tuple[int, int],
-        typer.Option("--k-range", help="Smallest and largest number of classes DISCA tries."),
-    ] = (2, 20),
+    voxel_size_a: HeaderVoxelSize = None,
+    k_range: KRange = (2, 20),
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum DISCA EM iterations.")] = 20,
     width: Annotated[
         float,
@@ -80,12 +68,7 @@ def pipeline(
             "paper's, ~10× slower, starts from random weights).",
         ),
     ] = 0.25,
-    tilt_range: Annotated[
-        float,
-        typer.Option(
-            "--tilt-range", help="Tilt range ±DEG of the tilt series (missing wedge), degrees."
-        ),
-    ] = 60.0,
+    tilt_range: TiltRange = 60.0,
     average_iterations: Annotated[
         int, typer.Option("--average-iterations", help="Alignment iterations per class average.")
     ] = 4,

@@ -11,12 +11,14 @@ from cryomine.cli._common import (
     Device,
     OverwriteDirectory,
     ParticleSetOutput,
+    PerClass,
     Seed,
     SimulationDefocus,
-    SimulationTiltRange,
     SimulationTiltStep,
     SimulationVoxelSize,
     Structures,
+    SubtomogramSnr,
+    TiltRange,
 )
 
 __all__ = ["register"]
@@ -46,14 +48,9 @@ def _tilt_range(tilt_range_deg: float) -> tuple[float, float]:
 def subtomograms(
     structure: Structures,
     output: ParticleSetOutput,
-    per_class: Annotated[
-        int, typer.Option("--per-class", help="Subtomograms per structure.")
-    ] = 100,
-    snr: Annotated[
-        float,
-        typer.Option("--snr", help="SNR of each subtomogram: var(signal) / var(noise), unitless."),
-    ] = 0.1,
-    tilt_range: SimulationTiltRange = 60.0,
+    per_class: PerClass = 100,
+    snr: SubtomogramSnr = 0.1,
+    tilt_range: TiltRange = 60.0,
     tilt_step: SimulationTiltStep = 3.0,
     box: Annotated[int, typer.Option("--box", help="Box edge, voxels.")] = 24,
     voxel_size: SimulationVoxelSize = 13.0,
@@ -148,7 +145,7 @@ def tomogram(
         float,
         typer.Option("--snr", help="SNR of the tomogram: var(signal) / var(noise), unitless."),
     ] = 0.1,
-    tilt_range: SimulationTiltRange = 60.0,
+    tilt_range: TiltRange = 60.0,
     tilt_step: SimulationTiltStep = 3.0,
     defocus: SimulationDefocus = 5.0,
     membranes: Annotated[
