@@ -18,7 +18,7 @@ from cryomine.cli._common import (
     ParticleSetTiltRange,
     RunOutput,
     Seed,
-    simulated_tilt_range,
+    particle_set_tilt_range,
 )
 
 __all__ = ["register"]
@@ -115,7 +115,6 @@ def template_matching(
 
     from cryomine._runrecord import recording_run
     from cryomine.cli._common import progress
-    from cryomine.errors import InputError
     from cryomine.io import ParticleSet
     from cryomine.io._atomic import atomic_path, atomic_write_text
     from cryomine.sorting.baselines import template_matching_classify
@@ -123,14 +122,7 @@ def template_matching(
     output = Path(output)
     _prepare(output, overwrite)
     particles = ParticleSet.open(particles_dir)
-    if tilt_range is not None:
-        if not 0 < tilt_range <= 90:
-            raise InputError(
-                f"--tilt-range {tilt_range}: expected a maximum tilt in (0, 90] degrees"
-            )
-        tilt_range_deg = (-tilt_range, tilt_range)
-    else:
-        tilt_range_deg = simulated_tilt_range(Path(particles_dir)) or (-60.0, 60.0)
+    tilt_range_deg = particle_set_tilt_range(Path(particles_dir), tilt_range)
     maps = _reference_maps(Path(particles_dir), reference)
     parameters = {
         "particles_dir": str(particles_dir), "references": list(maps),

@@ -51,9 +51,11 @@ __all__ = [
     "TiltRange",
     "TomogramArgument",
     "parse_lowpass",
+    "particle_set_tilt_range",
     "picks_format",
     "progress",
     "simulated_tilt_range",
+    "symmetric_tilt_range",
     "write_picks",
 ]
 
@@ -369,6 +371,29 @@ def write_picks(
             run_name=run_name,
             overwrite=overwrite,
         )
+
+
+def symmetric_tilt_range(max_tilt_deg: float) -> tuple[float, float]:
+    """``(-max_tilt_deg, max_tilt_deg)``, degrees, of a ``--tilt-range`` (maximum tilt).
+
+    Raises :class:`InputError` unless the maximum tilt is in ``(0, 90]`` degrees.
+    """
+    from cryomine.errors import InputError
+
+    if not 0 < max_tilt_deg <= 90:
+        raise InputError(f"--tilt-range {max_tilt_deg}: expected a maximum tilt in (0, 90] degrees")
+    return (-float(max_tilt_deg), float(max_tilt_deg))
+
+
+def particle_set_tilt_range(particles_dir: Path, max_tilt_deg: float | None) -> tuple[float, float]:
+    """The ``(min, max)`` tilt range, degrees, of a particle set's missing wedge.
+
+    ``--tilt-range`` (:data:`ParticleSetTiltRange`) when given (:func:`symmetric_tilt_range`),
+    else the range ``cryomine simulate subtomograms`` recorded for the set, else ±60°.
+    """
+    if max_tilt_deg is not None:
+        return symmetric_tilt_range(max_tilt_deg)
+    return simulated_tilt_range(particles_dir) or (-60.0, 60.0)
 
 
 def simulated_tilt_range(particles_dir: Path) -> tuple[float, float] | None:

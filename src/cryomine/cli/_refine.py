@@ -14,7 +14,7 @@ from cryomine.cli._common import (
     Resume,
     RunOutput,
     Seed,
-    simulated_tilt_range,
+    particle_set_tilt_range,
 )
 
 __all__ = ["register", "run_mpp"]
@@ -35,17 +35,9 @@ def run_mpp(
 ) -> None:
     """Fit :class:`cryomine.sorting.MPP` and write the run directory ``output``, with progress
     lines on stderr. ``tilt_range`` (maximum tilt, degrees) defaults to the simulated set's."""
-    from cryomine.errors import InputError
     from cryomine.sorting import MPP, write_mpp_run
 
-    if tilt_range is not None:
-        if not 0 < tilt_range <= 90:
-            raise InputError(
-                f"--tilt-range {tilt_range}: expected a maximum tilt in (0, 90] degrees"
-            )
-        tilt_range_deg = (-float(tilt_range), float(tilt_range))
-    else:
-        tilt_range_deg = simulated_tilt_range(particles.directory) or (-60.0, 60.0)
+    tilt_range_deg = particle_set_tilt_range(particles.directory, tilt_range)
     model = MPP(tilt_range_deg=tilt_range_deg, random_state=seed, device=device, **mpp_options)
 
     def report(entry: dict) -> None:

@@ -19,6 +19,7 @@ from cryomine.cli._common import (
     Structures,
     SubtomogramSnr,
     TiltRange,
+    symmetric_tilt_range,
 )
 
 __all__ = ["register"]
@@ -32,16 +33,6 @@ simulate_app = typer.Typer(
         "about y, CTF (300 kV, Cs 2.7 mm), noise at a target SNR, weighted back-projection."
     ),
 )
-
-
-def _tilt_range(tilt_range_deg: float) -> tuple[float, float]:
-    from cryomine.errors import InputError
-
-    if not 0 < tilt_range_deg <= 90:
-        raise InputError(
-            f"--tilt-range {tilt_range_deg}: expected a maximum tilt in (0, 90] degrees"
-        )
-    return (-tilt_range_deg, tilt_range_deg)
 
 
 @simulate_app.command("subtomograms")
@@ -115,7 +106,7 @@ def subtomograms(
             progress=callback,
             n_per_class=per_class,
             snr=snr,
-            tilt_range_deg=_tilt_range(tilt_range),
+            tilt_range_deg=symmetric_tilt_range(tilt_range),
             tilt_step_deg=tilt_step,
             box_size=box,
             voxel_size_a=voxel_size,
@@ -183,7 +174,7 @@ def tomogram(
             voxel_size_a=voxel_size,
             n_particles=particles,
             snr=snr,
-            tilt_range_deg=_tilt_range(tilt_range),
+            tilt_range_deg=symmetric_tilt_range(tilt_range),
             tilt_step_deg=tilt_step,
             defocus_um=defocus,
             n_membranes=membranes,
