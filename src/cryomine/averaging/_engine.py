@@ -743,6 +743,15 @@ def refine_local(
     return EngineResult(scores[..., 0], quats[:, :, 0], shifts[:, :, 0], len(offsets))
 
 
+def check_rotation_steps(angular_step_deg: float, refine_to_deg: float | None) -> None:
+    """Raise :class:`InputError` unless the global grid step is in ``(0, 180]`` degrees and the
+    finest refinement step (``None``: no refinement) is positive, degrees."""
+    if not 0.0 < angular_step_deg <= 180.0:
+        raise InputError(f"angular step {angular_step_deg}°: expected a value in (0, 180]")
+    if refine_to_deg is not None and not 0.0 < refine_to_deg:
+        raise InputError(f"refinement step {refine_to_deg}°: expected a positive number")
+
+
 def refinement_steps(angular_step_deg: float, refine_to_deg: float | None) -> list[float]:
     """Local refinement steps ``angular_step / 2, / 4, …`` not below ``refine_to_deg``."""
     steps: list[float] = []
@@ -813,10 +822,7 @@ def align_to_references(
         ``(N, R)`` scores (constrained correlation in the band ``max_frequency``), rotations
         and shifts; ``relion_euler_deg`` gives RELION ZYZ angles.
     """
-    if not 0.0 < angular_step_deg <= 180.0:
-        raise InputError(f"angular step {angular_step_deg}°: expected a value in (0, 180]")
-    if refine_to_deg is not None and not 0.0 < refine_to_deg:
-        raise InputError(f"refinement step {refine_to_deg}°: expected a positive number")
+    check_rotation_steps(angular_step_deg, refine_to_deg)
     if isinstance(n_hits, bool) or not isinstance(n_hits, int) or n_hits < 1:
         raise InputError(f"n_hits: expected a positive integer, got {n_hits!r}")
     setup = _setup(

@@ -185,15 +185,13 @@ class TemplateMatchingClassifier(ClassifierMixin, BaseEstimator):
     ) -> TemplateMatchingResult:
         from cryomine._device import resolve_device
         from cryomine.averaging import align_to_references
+        from cryomine.averaging._engine import check_rotation_steps
 
         volumes = as_subtomogram_array(subtomograms)
         size = volumes.shape[1]
         names, stack = as_reference_stack(self.references, size)
         step, refine_to = self.angular_step_deg, self.refine_to_deg
-        if not 0.0 < step <= 180.0:
-            raise InputError(f"angular step {step}°: expected a value in (0, 180]")
-        if refine_to is not None and not 0.0 < refine_to:
-            raise InputError(f"refinement step {refine_to}°: expected a positive number")
+        check_rotation_steps(step, refine_to)
         if not 0.0 <= self.max_shift_px <= size / 2:
             raise InputError(f"maximum shift {self.max_shift_px} px: expected between 0 and box/2")
         if not 0.0 < self.max_frequency <= 0.5 * np.sqrt(3.0):
