@@ -18,18 +18,15 @@ from cryomine.cli._common import (
     ParticleSetTiltRange,
     RunOutput,
     Seed,
+    command_group,
     particle_set_tilt_range,
 )
 
 __all__ = ["register"]
 
-baseline_app = typer.Typer(
-    name="baseline",
-    no_args_is_help=True,
-    help=(
-        "Sort a particle set with a baseline method or the scale-only control. RUN_DIR gets particles.star (input rows + "
-        "rlnClassNumber, 1-based, + cmScore) and run.json, like `cryomine sort`."
-    ),
+baseline_app = command_group(
+    "Sort a particle set with a baseline method or the scale-only control. RUN_DIR gets particles.star (input rows + "
+    "rlnClassNumber, 1-based, + cmScore) and run.json, like `cryomine sort`."
 )
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "SubtomogramSnr",
     "TiltRange",
     "TomogramArgument",
+    "command_group",
     "parse_lowpass",
     "particle_set_tilt_range",
     "picks_format",
@@ -186,6 +187,15 @@ SimulationDefocus = Annotated[
     float,
     typer.Option("--defocus", help="Underfocus in µm, positive (the paper's '-5 µm' is 5)."),
 ]
+
+
+def command_group(help: str) -> typer.Typer:
+    """A verb with sub-commands (e.g. ``cryomine simulate``): run alone, it shows its help.
+
+    The verb's name is given where it is registered (``app.add_typer(group, name=...)``).
+    """
+    return typer.Typer(no_args_is_help=True, help=help)
+
 
 #: Set by the ``--quiet`` global option.
 QUIET = False

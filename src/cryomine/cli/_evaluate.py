@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import MetricsOutput
+from cryomine.cli._common import MetricsOutput, command_group
 
 __all__ = ["evaluate_app", "register"]
 
@@ -21,10 +21,8 @@ __all__ = ["evaluate_app", "register"]
 #: ``register(evaluate_app)``.
 _EVALUATE_MODULES: tuple[str, ...] = ("picking", "pipeline")
 
-evaluate_app = typer.Typer(
-    name="evaluate",
-    no_args_is_help=True,
-    help="Compare results with the truth of simulated data (metrics as text and JSON).",
+evaluate_app = command_group(
+    "Compare results with the truth of simulated data (metrics as text and JSON)."
 )
 
 

@@ -7,14 +7,12 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Device, OverwriteDirectory, ParticleSetOutput
+from cryomine.cli._common import Device, OverwriteDirectory, ParticleSetOutput, command_group
 
 __all__ = ["register"]
 
-import_app = typer.Typer(
-    name="import",
-    no_args_is_help=True,
-    help="Import particles from other packages as particle sets (subtomograms + particles.star).",
+import_app = command_group(
+    "Import particles from other packages as particle sets (subtomograms + particles.star)."
 )
 
 

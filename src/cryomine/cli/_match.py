@@ -13,14 +13,19 @@ from typing import Annotated
 
 import typer
 
-from cryomine.cli._common import Contrast, Device, HeaderVoxelSize, OverwriteFile, TomogramArgument
+from cryomine.cli._common import (
+    Contrast,
+    Device,
+    HeaderVoxelSize,
+    OverwriteFile,
+    TomogramArgument,
+    command_group,
+)
 
 __all__ = ["match_app", "register"]
 
-match_app = typer.Typer(
-    name="match",
-    no_args_is_help=True,
-    help="Template matching in tomograms: search (score maps), then extract (picks).",
+match_app = command_group(
+    "Template matching in tomograms: search (score maps), then extract (picks)."
 )
 
 

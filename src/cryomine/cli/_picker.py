@@ -17,14 +17,14 @@ from cryomine.cli._common import (
     ParticleDiameter,
     Seed,
     TomogramArgument,
+    command_group,
 )
 
 __all__ = ["register"]
 
-picker_app = typer.Typer(
-    no_args_is_help=True,
-    help="The learned picker (TomoTwin-style embeddings): train a model, embed a tomogram, "
-    "cluster its embeddings and locate the clusters.",
+picker_app = command_group(
+    "The learned picker (TomoTwin-style embeddings): train a model, embed a tomogram, "
+    "cluster its embeddings and locate the clusters."
 )
 
 _MAP_SUFFIX = re.compile(r"_\d+(\.\d+)?A$")

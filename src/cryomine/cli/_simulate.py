@@ -19,19 +19,16 @@ from cryomine.cli._common import (
     Structures,
     SubtomogramSnr,
     TiltRange,
+    command_group,
     symmetric_tilt_range,
 )
 
 __all__ = ["register"]
 
-simulate_app = typer.Typer(
-    name="simulate",
-    no_args_is_help=True,
-    help=(
-        "Simulate data with ground truth: subtomogram sets (particle sets with true classes and "
-        "poses) and crowded tomograms (with truth.star and a label map). Imaging: tilt series "
-        "about y, CTF (300 kV, Cs 2.7 mm), noise at a target SNR, weighted back-projection."
-    ),
+simulate_app = command_group(
+    "Simulate data with ground truth: subtomogram sets (particle sets with true classes and "
+    "poses) and crowded tomograms (with truth.star and a label map). Imaging: tilt series "
+    "about y, CTF (300 kV, Cs 2.7 mm), noise at a target SNR, weighted back-projection."
 )
 
 
