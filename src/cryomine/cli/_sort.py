@@ -96,7 +96,8 @@ def sort(
         typer.Option(
             "--covariance",
             help="Mixture covariance models tried, comma-separated from full, diag, tied, "
-            "spherical; chosen together with K by BIC. Default: the preset's.",
+            "spherical, ppcaQ (a mixture of PPCA with Q factors per class) and ppca (every Q, "
+            "spherical to full); chosen together with K by BIC. Default: the preset's.",
         ),
     ] = None,
     n_init: Annotated[

@@ -149,7 +149,9 @@ class DISCA(ClusterMixin, BaseEstimator):
         steps per epoch)`` times (0: one epoch, the paper's rule).
     covariance_types
         Covariance models tried for every candidate K (``"full"``, ``"diag"``, ``"tied"``,
-        ``"spherical"``); the model is chosen together with K by BIC.
+        ``"spherical"``, ``"ppcaQ"``: a mixture of PPCA with ``Q`` factors per class, or
+        ``"ppca"``: every ``Q`` from spherical to full); the model is chosen together with K
+        by BIC.
     n_init
         Fresh mixture starts per K and covariance type (the warm start comes on top).
     min_class_size

@@ -16,17 +16,22 @@ from threadpoolctl import threadpool_limits
 
 from cryomine._deprecation import renamed_argument, renamed_property
 from cryomine.errors import InputError
+from cryomine.sorting._ppca import PPCAMixture
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "PPCA_FAMILY",
+    "PPCA_PREFIX",
     "REG_COVAR",
     "MixtureParams",
     "MixtureSelection",
     "PCAProjection",
     "candidate_ks",
     "check_covariance_types",
+    "expand_covariance_types",
     "fit_pca",
     "match_labels",
+    "ppca_factors",
     "select_mixture",
 ]
 
@@ -68,6 +73,34 @@ def fit_pca(features: np.ndarray, n_components: int) -> PCAProjection:
 
 #: Covariance models a mixture can use, as scikit-learn names them (mclust: VVV, VVI, EEE, VII).
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+#: Prefix of the mixture-of-PPCA models: ``"ppca4"`` has 4 factors per component
+#: (:mod:`cryomine.sorting._ppca`); stored and predicted as a full covariance.
+PPCA_PREFIX = "ppca"
+
+
+#: The whole PPCA family as one name: spherical, ppca1 … ppca(d − 2) and full, i.e. every number
+#: of factors from 0 to d − 1, chosen with K by BIC.
+PPCA_FAMILY = "ppca"
+
+
+def expand_covariance_types(covariance_types: Sequence[str], dim: int) -> tuple[str, ...]:
+    """The covariance models to fit in ``dim`` dimensions: :data:`PPCA_FAMILY` expanded (order
+    kept, duplicates dropped)."""
+    expanded: list[str] = []
+    for name in check_covariance_types(covariance_types):
+        if name == PPCA_FAMILY:
+            expanded += ["spherical", *(f"{PPCA_PREFIX}{q}" for q in range(1, dim - 1)), "full"]
+        else:
+            expanded.append(name)
+    return tuple(dict.fromkeys(expanded))
+
+
+def ppca_factors(covariance_type: str) -> int | None:
+    """Factors ``q`` of a ``"ppcaQ"`` model name, ``None`` for scikit-learn's models."""
+    name = str(covariance_type)
+    if name.startswith(PPCA_PREFIX) and name[len(PPCA_PREFIX) :].isdigit():
+        return int(name[len(PPCA_PREFIX) :])
+    return None
 
 
 def _precisions(covariance_type: str, precisions_cholesky: np.ndarray) -> np.ndarray:
@@ -99,11 +132,13 @@ def candidate_ks(
 def check_covariance_types(covariance_types: Sequence[str]) -> tuple[str, ...]:
     """Validated, de-duplicated covariance types (order kept); ``InputError`` names a bad one."""
     types = tuple(dict.fromkeys(str(c) for c in covariance_types))
-    bad = [c for c in types if c not in COVARIANCE_TYPES]
+    known = (*COVARIANCE_TYPES, PPCA_FAMILY)
+    bad = [c for c in types if c not in known and not ppca_factors(c)]
     if bad or not types:
         raise InputError(
             f"covariance types {list(covariance_types)!r}: expected one or more of "
-            f"{', '.join(COVARIANCE_TYPES)}"
+            f"{', '.join(known)} (every number of factors) or {PPCA_PREFIX}Q (Q >= 1 "
+            "factors, e.g. ppca4)"
         )
     return types
 
@@ -215,6 +250,9 @@ class MixtureSelection:
         Every fit made, JSON-ready: ``k``, ``covariance``, ``start`` (``"warm"`` or
         ``"fresh"``), ``bic``, ``smallest`` (soft size of the smallest component) and
         ``eligible``.
+    covariance_model
+        Name of the chosen fit's covariance model (a :data:`COVARIANCE_TYPES` name or
+        ``"ppcaQ"``; ``params`` stores a PPCA fit in the full layout).
     """
 
     params: MixtureParams
@@ -226,6 +264,7 @@ class MixtureSelection:
     warm_used: bool | None = None
     rejected: list[int] = field(default_factory=list)
     candidates: list[dict[str, object]] = field(default_factory=list)
+    covariance_model: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -236,12 +275,22 @@ class MixtureSelection:
 
     @property
     def covariance_type(self) -> str:
-        return self.params.covariance_type
+        """The chosen covariance model's name (``covariance_model``)."""
+        return self.covariance_model or self.params.covariance_type
 
 
 def _fit(
     reduced: np.ndarray, n_classes: int, covariance_type: str, **init: object
-) -> GaussianMixture:
+) -> GaussianMixture | PPCAMixture:
+    factors = ppca_factors(covariance_type)
+    if factors is not None:
+        if factors >= reduced.shape[1]:
+            raise InputError(
+                f"covariance type {covariance_type!r}: {factors} factors need more than "
+                f"{reduced.shape[1]} PCA components"
+            )
+        with threadpool_limits(1):
+            return PPCAMixture(n_classes, factors, reg_covar=REG_COVAR, **init).fit(reduced)  # type: ignore[arg-type]
     model = GaussianMixture(
         n_components=n_classes, covariance_type=covariance_type, reg_covar=REG_COVAR, **init
     )
@@ -260,12 +309,17 @@ def _warm_init(
 
     Precisions are in ``covariance_type``'s layout: per-cluster inverse covariances (full),
     the inverse of the pooled within-cluster covariance (tied), inverse per-axis variances
-    (diag) or the inverse mean variance (spherical).
+    (diag) or the inverse mean variance (spherical). A PPCA model starts from the labels
+    themselves (``labels_init``), when every previous cluster is usable.
     """
     dim = reduced.shape[1]
     clusters = [c for c in np.unique(labels) if np.count_nonzero(labels == c) >= 2]
     if len(clusters) < 2:
         return None
+    if ppca_factors(covariance_type) is not None:
+        if len(clusters) != int(labels.max()) + 1:
+            return None
+        return {"labels_init": np.asarray(labels, dtype=int)}
     weights, means, covariances = [], [], []
     for cluster in clusters:
         members = reduced[labels == cluster]
@@ -367,7 +421,9 @@ def select_mixture(
     min_class_size
         Smallest eligible component (samples); ``None``: ``d + 1``.
     covariance_types
-        Covariance models to try (:data:`COVARIANCE_TYPES`); DISCA's specification uses full.
+        Covariance models to try: :data:`COVARIANCE_TYPES`, ``"ppcaQ"`` (a mixture of PPCA with
+        ``Q`` factors per component) or :data:`PPCA_FAMILY` (every ``Q``); DISCA's
+        specification uses full.
     n_init
         Fresh (k-means initialised) starts per K and covariance type, each with its own seed.
     min_cluster_size
@@ -383,7 +439,7 @@ def select_mixture(
         "min_cluster_size", "min_class_size", min_cluster_size, min_class_size
     )
     smallest = dim + 1 if min_class_size is None else int(min_class_size)
-    types = check_covariance_types(covariance_types)
+    types = expand_covariance_types(covariance_types, dim)
     if int(n_init) < 1:
         raise InputError(f"n_init {n_init!r}: expected a positive number of starts")
     candidates = sorted({int(k) for k in k_candidates if 1 <= int(k) <= n_samples})
@@ -414,7 +470,7 @@ def select_mixture(
             starts: list[tuple[str, dict[str, object]]] = [
                 ("fresh", {"random_state": int(rng.integers(2**31 - 1))}) for _ in range(n_init)
             ]
-            if warm is not None and n_classes == len(warm["weights_init"]):
+            if warm is not None and n_classes == warm_k:
                 starts.append(("warm", dict(warm)))
             for start, init in starts:
                 model = _fit(reduced, n_classes, covariance_type, **init)
@@ -477,4 +533,5 @@ def select_mixture(
         warm_used=warm_used,
         rejected=rejected,
         candidates=records,
+        covariance_model=str(records[chosen]["covariance"]),
     )
