@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import solve_triangular
-from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 __all__ = ["PPCAMixture", "ppca_parameter_count"]
+
+
+def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
+    """``log Σ_k exp(values[n, k])`` per row, computed stably."""
+    peak = values.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True)))[:, 0]
 
 
 def ppca_parameter_count(n_components: int, dim: int, n_factors: int) -> int:
@@ -95,7 +100,7 @@ class PPCAMixture:
         for iteration in range(1, self.max_iter + 1):
             self._m_step(X, resp)
             log_joint = self._log_joint(X)
-            log_norm = logsumexp(log_joint, axis=1)
+            log_norm = _logsumexp_rows(log_joint)
             resp = np.exp(log_joint - log_norm[:, None])
             mean_ll = float(log_norm.mean())
             self.n_iter_ = iteration
@@ -104,44 +109,51 @@ class PPCAMixture:
                 break
             previous = mean_ll
         self.lower_bound_ = mean_ll
+        self._store_full_layout()
         return self
 
     def _m_step(self, X: np.ndarray, resp: np.ndarray) -> None:
+        """Weights, means, and each component's covariance ``W Wᵀ + σ² I`` as its eigenvectors
+        ``(K, d, d)`` and eigenvalues ``(K, d)``: the scatter's leading ``q`` eigenvalues (at
+        least ``σ²``), then ``σ²`` = the mean of the other ``d − q`` (plus ``reg_covar``)."""
         n, dim = X.shape
         q = self.n_factors
         counts = resp.sum(axis=0) + 10 * np.finfo(float).eps
         self.weights_ = counts / n
         self.means_ = (resp.T @ X) / counts[:, None]
-        covariances = np.empty((self.n_components, dim, dim))
-        for k in range(self.n_components):
-            centred = X - self.means_[k]
-            scatter = (resp[:, k, None] * centred).T @ centred / counts[k]
-            values, vectors = np.linalg.eigh(scatter)  # ascending
-            values, vectors = values[::-1], vectors[:, ::-1]
-            noise = max(float(values[q:].mean()), 0.0) + self.reg_covar
-            loadings = vectors[:, :q] * np.sqrt(np.maximum(values[:q] - noise, 0.0))
-            covariances[k] = loadings @ loadings.T + noise * np.eye(dim)
-        self.covariances_ = covariances
-        cholesky = np.linalg.cholesky(covariances)
-        eye = np.eye(dim)
-        # scikit-learn's precisions_cholesky_: the upper factor U with precision = U Uᵀ
-        self.precisions_cholesky_ = np.stack(
-            [solve_triangular(c, eye, lower=True).T for c in cholesky]
-        )
-        self._log_det = 2.0 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
+        centred = X[None, :, :] - self.means_[:, None, :]  # (K, N, d)
+        weighted = resp.T[:, :, None] * centred
+        scatter = np.matmul(weighted.transpose(0, 2, 1), centred) / counts[:, None, None]
+        values, vectors = np.linalg.eigh(scatter)  # ascending, per component
+        noise = np.maximum(values[:, : dim - q].mean(axis=1), 0.0) + self.reg_covar
+        values = np.maximum(values, noise[:, None])
+        values[:, : dim - q] = noise[:, None]
+        self._eigenvalues, self._eigenvectors = values, vectors
 
     def _log_joint(self, X: np.ndarray) -> np.ndarray:
         """``(N, K)`` log of weight × component density."""
         dim = X.shape[1]
-        out = np.empty((X.shape[0], self.n_components))
-        for k in range(self.n_components):
-            y = (X - self.means_[k]) @ self.precisions_cholesky_[k]
-            out[:, k] = -0.5 * (np.sum(y * y, axis=1) + dim * np.log(2 * np.pi) + self._log_det[k])
-        return out + np.log(self.weights_)
+        centred = X[None, :, :] - self.means_[:, None, :]
+        projected = np.matmul(centred, self._eigenvectors)  # (K, N, d)
+        mahalanobis = np.matmul(projected**2, 1.0 / self._eigenvalues[:, :, None])[..., 0]
+        log_det = np.log(self._eigenvalues).sum(axis=1)
+        log_density = -0.5 * (mahalanobis + dim * np.log(2 * np.pi) + log_det[:, None])
+        return log_density.T + np.log(self.weights_)
+
+    def _store_full_layout(self) -> None:
+        """scikit-learn's full-covariance attributes: ``covariances_`` and the upper factor
+        ``precisions_cholesky_`` (precision = U Uᵀ) of each component."""
+        vectors, values = self._eigenvectors, self._eigenvalues
+        self.covariances_ = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
+        cholesky = np.linalg.cholesky(self.covariances_)
+        eye = np.eye(values.shape[1])
+        self.precisions_cholesky_ = np.stack(
+            [solve_triangular(c, eye, lower=True).T for c in cholesky]
+        )
 
     def score(self, X: np.ndarray) -> float:
         """Mean log-likelihood per sample."""
-        return float(logsumexp(self._log_joint(np.asarray(X, dtype=np.float64)), axis=1).mean())
+        return float(_logsumexp_rows(self._log_joint(np.asarray(X, dtype=np.float64))).mean())
 
     def bic(self, X: np.ndarray) -> float:
         """Bayesian information criterion with the PPCA parameter count (lower is better)."""
@@ -151,7 +163,7 @@ class PPCAMixture:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         log_joint = self._log_joint(np.asarray(X, dtype=np.float64))
-        return np.exp(log_joint - logsumexp(log_joint, axis=1)[:, None])
+        return np.exp(log_joint - _logsumexp_rows(log_joint)[:, None])
 
     def as_gaussian_mixture(self) -> GaussianMixture:
         """The fitted mixture as scikit-learn's full-covariance :class:`GaussianMixture`."""
