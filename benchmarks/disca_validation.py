@@ -80,7 +80,8 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     from cryomine.sorting import DISCA, StagedSorter
 
     base, _, variant = preset.partition("-")
-    overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk}}
+    overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk},
+                 "family4": {"covariance_types": ("full", "diag", "tied", "spherical")}}  # fmt: skip
     overrides = overrides.get(variant, {})
     model = DISCA.from_preset(
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
@@ -246,7 +247,10 @@ def summary(cells: list[dict]) -> list[str]:
                      "cryomine-random": "DISCA --preset cryomine --pretrained none",
                      "cryomine-candidate": "DISCA --preset cryomine --pretrained CANDIDATE "
                                            "(`--candidate-trunk`)",
-                     "cryomine-stages2": "DISCA --preset cryomine --stages 2"}  # fmt: skip
+                     "cryomine-stages2": "DISCA --preset cryomine --stages 2",
+                     "cryomine-family4": "DISCA --preset cryomine --covariance "
+                                         "full,diag,tied,spherical (the default until "
+                                         "2026-12-03)"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -268,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     add("--presets", default="cryomine,paper",
         help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
              "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
-             "--candidate-trunk; cryomine-stagesN: in N stages (--stages)")  # fmt: skip
+             "--candidate-trunk; cryomine-stagesN: in N stages (--stages); cryomine-family4: "
+             "with the covariance models full, diag, tied, spherical")  # fmt: skip
     add("--candidate-trunk", type=Path,
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca",
