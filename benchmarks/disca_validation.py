@@ -322,7 +322,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.voxel_size:g} Å, ±60°, projection noise (fourier), z-scored. DISCA width "
         f"{args.width:g}, K {args.k_range[0]}..{args.k_range[1]}, at most {args.max_iter} "
         f"iterations; MPP defaults (docs/mpp.md), at most {args.mpp_max_iter} iterations. "
-        "The wall time of DISCA → MPP is that of MPP alone; DISCA's is its own row.", "",
+        "The wall time of DISCA → MPP is that of MPP alone; DISCA's is its own row. Each DISCA → "
+        "MPP cell names the DISCA run it started from (`disca_preset`); those measured before "
+        "2026-12-03 started from the former covariance models (cryomine-family4).", "",
         *summary(cells), "",
     ]  # fmt: skip
     args.out_dir.mkdir(parents=True, exist_ok=True)

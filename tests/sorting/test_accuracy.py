@@ -23,6 +23,7 @@ import torch
 
 from cryomine.evaluate import sorting_metrics
 from cryomine.sorting import DISCA
+from cryomine.sorting._mixture import expand_covariance_types
 
 SEEDS = range(5)
 
@@ -50,6 +51,10 @@ def _assert_trained(model: DISCA) -> None:
     assert len(history) >= 3 and len(trained) >= 2
     assert all(entry["weight_change"] > 1e-4 for entry in trained)
     assert all(entry["feature_change"] > 0.01 for entry in history[1:])
+    # the E-step fitted every covariance model of the preset: diag and each mixture of PPCA
+    fitted = {row["covariance"] for row in history[0]["candidates"]}
+    assert fitted == set(expand_covariance_types(model.covariance_types, model.pca_components))
+    assert {"diag", "spherical", "ppca1", "ppca14", "full"} <= fitted
 
 
 @pytest.fixture(scope="module")
