@@ -73,8 +73,8 @@ def test_finds_three_tuning_structures_after_training(
     _, truth = three_classes
     _assert_trained(sorted_three)
     metrics = sorting_metrics(truth, sorted_three.labels_)
-    # 4: BIC ties (13,217 vs 13,222 at seed 0) and splits the 20S proteasome, still pure;
-    # seeds 0-4 give K = 4, 3, 3, 4, 3 (docs/disca_measurements.md, "Pretrained network: measured")
+    # 4: a pure split of one structure; seeds 0-4 give K = 4, 3, 3, 5, 3, homogeneity 1.000
+    # each (with the former covariance models 4, 3, 3, 4, 3; docs/disca_measurements.md)
     assert sorted_three.n_classes_ in (3, 4)
     assert metrics.homogeneity >= 0.9
     assert metrics.completeness >= 0.8  # at most one structure split, into two large parts
