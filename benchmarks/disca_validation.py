@@ -81,7 +81,7 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
 
     base, _, variant = preset.partition("-")
     overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk},
-                 "family4": {"covariance_types": ("full", "diag", "tied", "spherical")}}  # fmt: skip
+                 "diagppca": {"covariance_types": ("diag", "ppca")}}  # fmt: skip
     overrides = overrides.get(variant, {})
     model = DISCA.from_preset(
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
@@ -248,9 +248,7 @@ def summary(cells: list[dict]) -> list[str]:
                      "cryomine-candidate": "DISCA --preset cryomine --pretrained CANDIDATE "
                                            "(`--candidate-trunk`)",
                      "cryomine-stages2": "DISCA --preset cryomine --stages 2",
-                     "cryomine-family4": "DISCA --preset cryomine --covariance "
-                                         "full,diag,tied,spherical (the default until "
-                                         "2026-12-03)"}  # fmt: skip
+                     "cryomine-diagppca": "DISCA --preset cryomine --covariance diag,ppca"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -272,8 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     add("--presets", default="cryomine,paper",
         help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
              "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
-             "--candidate-trunk; cryomine-stagesN: in N stages (--stages); cryomine-family4: "
-             "with the covariance models full, diag, tied, spherical")  # fmt: skip
+             "--candidate-trunk; cryomine-stagesN: in N stages (--stages); cryomine-diagppca: "
+             "with the covariance models diag and ppca")  # fmt: skip
     add("--candidate-trunk", type=Path,
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca",
@@ -323,8 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.width:g}, K {args.k_range[0]}..{args.k_range[1]}, at most {args.max_iter} "
         f"iterations; MPP defaults (docs/mpp.md), at most {args.mpp_max_iter} iterations. "
         "The wall time of DISCA → MPP is that of MPP alone; DISCA's is its own row. Each DISCA → "
-        "MPP cell names the DISCA run it started from (`disca_preset`); those measured before "
-        "2026-12-03 started from the former covariance models (cryomine-family4).", "",
+        "MPP cell names the DISCA run it started from (`disca_preset`).", "",
         *summary(cells), "",
     ]  # fmt: skip
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from cryomine.errors import InputError
 from cryomine.sorting._ddbi import ddbi
 from cryomine.sorting._invariance import cube_rotations
 from cryomine.sorting._mixture import (
-    PPCA_FAMILY,
+    COVARIANCE_TYPES,
     MixtureSelection,
     candidate_ks,
     check_covariance_types,
@@ -64,13 +64,10 @@ logger = logging.getLogger(__name__)
 #: smallest-class rule, one epoch per iteration at lr 1e-5 in batches of 64, stop when fewer
 #: than 0.1 % of labels change). Each departure of ``cryomine`` is listed with the measurement
 #: behind it in docs/disca_measurements.md ("The cryomine preset: the measurements").
-#: The cryomine preset's covariance models: diagonal and every mixture of PPCA (spherical …
-#: full). Measured in docs/disca_measurements.md, "Mixtures of PPCA".
-CRYOMINE_COVARIANCE_TYPES = ("diag", PPCA_FAMILY)
 PRESETS: dict[str, dict[str, Any]] = {
     "cryomine": {
         "width": 0.25, "pretrained": "builtin",
-        "lowpass_a": "auto", "covariance_types": CRYOMINE_COVARIANCE_TYPES, "n_init": 3,
+        "lowpass_a": "auto", "covariance_types": COVARIANCE_TYPES, "n_init": 3,
         "min_class_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
         "batchnorm_recalibration": True, "ddbi_across_k": True,
@@ -248,7 +245,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         tol: float = 1e-3,
         min_iter: int = 3,
         min_steps: int = 0,
-        covariance_types: Sequence[str] = CRYOMINE_COVARIANCE_TYPES,
+        covariance_types: Sequence[str] = COVARIANCE_TYPES,
         n_init: int = 3,
         min_class_size: int | None = None,
         feature_rotations: int = 1,
