@@ -87,17 +87,20 @@ def simulate_benchmark_tomogram(
     *,
     shape: tuple[int, int, int] = (100, 300, 300),
     copies: int = 8,
+    n_membranes: int = 3,
+    n_gold: int = 10,
 ) -> object:
-    """One crowded benchmark tomogram at 10 Å: ``copies`` per structure, 3 vesicles, 10 gold
-    beads, SNR 0.1, ±60°, 5 µm (the simulator's defaults); ``shape`` (z, y, x) voxels."""
+    """One crowded benchmark tomogram at 10 Å: ``copies`` per structure, ``n_membranes``
+    vesicles, ``n_gold`` gold beads, SNR 0.1, ±60°, 5 µm (the simulator's defaults); ``shape``
+    (z, y, x) voxels."""
     return simulate_tomogram(
         densities,
         shape_zyx=shape,
         voxel_size_a=10.0,
         n_particles=copies * len(densities),
         snr=0.1,
-        n_membranes=3,
-        n_gold=10,
+        n_membranes=n_membranes,
+        n_gold=n_gold,
         seed=seed,
     )
 
