@@ -69,6 +69,35 @@ def _without_examples(picks: np.ndarray, examples: np.ndarray, radius_px: float)
     return picks[distance > radius_px]
 
 
+def example_similarity(
+    model: object, volume: np.ndarray, examples_zyx: np.ndarray, embeddings: np.ndarray
+) -> np.ndarray:
+    """Cosine-similarity map of a dense embedding to the target of the example particles."""
+    windows = cut_windows(volume, examples_zyx, model.config.window)  # type: ignore[attr-defined]
+    target = target_embedding(embed_windows(model, windows))  # type: ignore[arg-type]
+    return similarity_map(embeddings, target)
+
+
+def similarity_picks(
+    similarity: np.ndarray,
+    *,
+    stride: int,
+    diameter_a: float,
+    k: float,
+    tomogram_shape: tuple[int, ...],
+) -> np.ndarray:
+    """Peaks (z, y, x voxels) as ``cryomine pick --method embedding`` finds them at threshold k."""
+    return find_similarity_peaks(
+        similarity,
+        stride=stride,
+        voxel_size_a=10.0,
+        min_distance_a=0.8 * diameter_a,
+        threshold=robust_threshold(similarity, k=k),
+        tomogram_shape=tomogram_shape,
+        border_a=0.5 * diameter_a,
+    ).positions_zyx
+
+
 def _densities(maps_dir: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     paths = [maps_dir / f"{name}_10A.mrc.gz" for name in names]
     loaded = load_structure_densities(paths, voxel_size_a=10.0, box_size=None)
@@ -123,7 +152,6 @@ def run_tomogram(
     t0 = time.perf_counter()
     embeddings = embed_tomogram(model, volume, stride=STRIDE)  # type: ignore[arg-type]
     t_embed = time.perf_counter() - t0
-    window = model.config.window  # type: ignore[attr-defined]
     radii = simulated.parameters["bounding_radii_px"]
     centres = positions_zyx(simulated.table)
     names = simulated.table["cmStructure"].to_numpy()
@@ -135,21 +163,14 @@ def run_tomogram(
         entry: dict[str, object] = {"diameter_a": diameter_a}
         for n_examples in EXAMPLES:
             example, truth = members[:n_examples], members[n_examples:]
-            windows = cut_windows(volume, example, window)
-            target = target_embedding(embed_windows(model, windows))  # type: ignore[arg-type]
-            similarity = similarity_map(embeddings, target)
+            similarity = example_similarity(model, volume, example, embeddings)
             by_k = {}
             for k in k_values:
-                picks = find_similarity_peaks(
-                    similarity,
-                    stride=STRIDE,
-                    voxel_size_a=10.0,
-                    min_distance_a=0.8 * diameter_a,
-                    threshold=robust_threshold(similarity, k=k),
+                picks = similarity_picks(
+                    similarity, stride=STRIDE, diameter_a=diameter_a, k=k,
                     tomogram_shape=volume.shape,
-                    border_a=0.5 * diameter_a,
-                )
-                found = _without_examples(picks.positions_zyx, example, radius_half_px)
+                )  # fmt: skip
+                found = _without_examples(picks, example, radius_half_px)
                 by_k[f"{k:g}"] = {
                     "half_radius": _scores(truth, found, radius_half_px),
                     "8nm": _scores(truth, found, 8.0),

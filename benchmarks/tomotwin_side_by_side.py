@@ -49,7 +49,15 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import torch
-from picker_f1 import CROWD, UNSEEN, _densities, _scores, simulate_benchmark_tomogram
+from picker_f1 import (
+    CROWD,
+    UNSEEN,
+    _densities,
+    _scores,
+    example_similarity,
+    similarity_picks,
+    simulate_benchmark_tomogram,
+)
 from picker_train import training_maps
 
 from cryomine._runrecord import machine_description
@@ -68,14 +76,9 @@ from cryomine.picker import (
     TrainingConditions,
     cut_windows,
     embed_tomogram,
-    embed_windows,
-    find_similarity_peaks,
     load_picker,
     normalize_tomogram,
-    robust_threshold,
-    similarity_map,
     simulate_window_pool,
-    target_embedding,
 )
 from cryomine.picking import pick_particles
 from cryomine.simulate import load_structure_densities
@@ -190,32 +193,6 @@ def _scored(
     """Scores of the picks TomoTwin could reach, the example's own pick left out."""
     kept = _not_near(_inside(picks, shape), example, radius_px)
     return {"half_radius": _scores(truth, kept, radius_px), "8nm": _scores(truth, kept, 8.0)}
-
-
-def cryomine_picks(
-    model: object,
-    volume: np.ndarray,
-    example_zyx: np.ndarray,
-    embeddings: np.ndarray,
-    *,
-    stride: int,
-    diameter_a: float,
-    k: float,
-) -> np.ndarray:
-    """Reference-based picks of ``cryomine pick --method embedding`` for one example."""
-    windows = cut_windows(volume, example_zyx[None, :], model.config.window)  # type: ignore[attr-defined]
-    target = target_embedding(embed_windows(model, windows))  # type: ignore[arg-type]
-    similarity = similarity_map(embeddings, target)
-    found = find_similarity_peaks(
-        similarity,
-        stride=stride,
-        voxel_size_a=VOXEL_A,
-        min_distance_a=0.8 * diameter_a,
-        threshold=robust_threshold(similarity, k=k),
-        tomogram_shape=volume.shape,
-        border_a=0.5 * diameter_a,
-    )
-    return found.positions_zyx
 
 
 def template_matching_picks(
@@ -459,11 +436,12 @@ def main() -> None:
         entry["tomotwin"] = scored(xyz)
         entry["tomotwin_by_metric"] = {f"{m:g}": scored(xyz[metric >= m]) for m in TT_METRIC_GRID}
         for stride, emb in embeddings.items():
+            similarity = example_similarity(model, volume, example[None, :], emb)
             by_k = {
                 f"{k:g}": scored(
-                    cryomine_picks(
-                        model, volume, example, emb, stride=stride,
-                        diameter_a=diameters_px[name] * VOXEL_A, k=k,
+                    similarity_picks(
+                        similarity, stride=stride, diameter_a=diameters_px[name] * VOXEL_A,
+                        k=k, tomogram_shape=volume.shape,
                     )
                 )
                 for k in sorted({*K_GRID, AUTO_THRESHOLD_MADS})
