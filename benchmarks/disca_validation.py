@@ -81,7 +81,8 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
 
     base, _, variant = preset.partition("-")
     overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk},
-                 "diagppca": {"covariance_types": ("diag", "ppca")}}  # fmt: skip
+                 "diagppca": {"covariance_types": ("diag", "ppca")},
+                 "split": {"split_classes": True}, "nosplit": {"split_classes": False}}  # fmt: skip
     overrides = overrides.get(variant, {})
     model = DISCA.from_preset(
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
@@ -100,7 +101,7 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     wall_s = time.perf_counter() - start
     metrics = sorting_metrics(truth, labels)
     per_iteration = [
-        [{k: e.get(k) for k in ("n_classes", "covariance_type", "ddbi", "label_change",
+        [{k: e.get(k) for k in ("n_classes", "covariance_type", "splits", "ddbi", "label_change",
                                 "feature_change", "steps", "weight_change", "timings_s")}
          for e in fit.history_]
         for fit in fits
@@ -248,7 +249,9 @@ def summary(cells: list[dict]) -> list[str]:
                      "cryomine-candidate": "DISCA --preset cryomine --pretrained CANDIDATE "
                                            "(`--candidate-trunk`)",
                      "cryomine-stages2": "DISCA --preset cryomine --stages 2",
-                     "cryomine-diagppca": "DISCA --preset cryomine --covariance diag,ppca"}  # fmt: skip
+                     "cryomine-diagppca": "DISCA --preset cryomine --covariance diag,ppca",
+                     "cryomine-split": "DISCA --preset cryomine --split-classes",
+                     "cryomine-nosplit": "DISCA --preset cryomine --no-split-classes"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -271,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated DISCA presets; cryomine-random: the cryomine preset from random "
              "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
              "--candidate-trunk; cryomine-stagesN: in N stages (--stages); cryomine-diagppca: "
-             "with the covariance models diag and ppca")  # fmt: skip
+             "with the covariance models diag and ppca; cryomine-split / cryomine-nosplit: "
+             "with / without the split test (--split-classes)")  # fmt: skip
     add("--candidate-trunk", type=Path,
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca",

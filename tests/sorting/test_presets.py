@@ -21,6 +21,7 @@ def test_paper_preset_is_the_specification() -> None:
     assert model.feature_rotations == 1 and model.zscore is True
     assert model.batchnorm_recalibration is False and model.n_init == 1
     assert model.ddbi_across_k is True  # the lowest DDBI of the whole run is the answer
+    assert model.split_classes is False  # BIC's choice stands
     assert model.width == 1.0 and model.pretrained is None  # the paper's network, from scratch
     assert DISCA.from_preset("paper", width=0.5).width == 0.5
     with pytest.raises(Exception, match="preset"):
@@ -63,6 +64,7 @@ def test_history_records_training_and_warns_at_max_iter(
         width=0.125, pretrained=None, k_range=(2, 4), max_iter=2, pca_components=4, batch_size=8, min_steps=4,
         covariance_types=("full", "diag"), n_init=2, device="cpu", random_state=0,
         learning_rate=1e-3, min_iter=3,  # may not stop before iteration 3: it warns
+        min_class_size=3,  # classes of 8 may be split-tested (halves of >= 3)
     )  # fmt: skip
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         model.fit(volumes)
@@ -73,4 +75,6 @@ def test_history_records_training_and_warns_at_max_iter(
     assert kinds == {("full", "fresh"), ("diag", "fresh")}
     assert len(first["candidates"]) == 2 * 2 * 3  # 2 covariances x 2 starts x K 2..4
     assert model.history_[1]["covariance_type"] in {"full", "diag"}
+    assert first["split_tests"] and {"bic_gain", "icl_gain", "split"} <= set(first["split_tests"][0])
+    assert first["splits"] == sum(t["split"] for t in first["split_tests"])
     assert not model.converged_

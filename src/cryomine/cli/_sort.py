@@ -106,6 +106,15 @@ def sort(
             "--n-init", help="Fresh mixture starts per K and covariance model (count; preset's)."
         ),
     ] = None,
+    split_classes: Annotated[
+        bool | None,
+        typer.Option(
+            "--split-classes/--no-split-classes",
+            help="After BIC's choice, split a class that ICL finds to be two displaced copies "
+            "of one Gaussian (two similar structures). Default: the preset's (cryomine: on; "
+            "paper: off).",
+        ),
+    ] = None,
     min_class_size: Annotated[
         int | None,
         typer.Option(
@@ -205,7 +214,8 @@ def sort(
             )
         min_class_size = min_cluster_size
     steering = {
-        "n_init": n_init, "min_class_size": min_class_size, "learning_rate": learning_rate,
+        "n_init": n_init, "split_classes": split_classes, "min_class_size": min_class_size,
+        "learning_rate": learning_rate,
         "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip
     overrides.update({name: value for name, value in steering.items() if value is not None})

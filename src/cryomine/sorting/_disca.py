@@ -70,14 +70,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lowpass_a": "auto", "covariance_types": COVARIANCE_TYPES, "n_init": 3,
         "min_class_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
-        "batchnorm_recalibration": True, "ddbi_across_k": True,
+        "batchnorm_recalibration": True, "ddbi_across_k": True, "split_classes": True,
     },
     "paper": {
         "width": 1.0, "pretrained": None,
         "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_class_size": 1,
         "feature_rotations": 1, "learning_rate": 1e-5, "batch_size": 64, "min_steps": 0,
         "min_iter": 0, "zscore": True, "batchnorm_recalibration": False,
-        "ddbi_across_k": True,
+        "ddbi_across_k": True, "split_classes": False,
     },
 }  # fmt: skip
 #: Features of the first this many subtomograms are kept to measure ``feature_change``.
@@ -158,6 +158,10 @@ class DISCA(ClusterMixin, BaseEstimator):
         Smallest component (soft count) a fit may have to be eligible; ``None``: PCA
         dimensions + 1; 1: no rule (the paper). The former name ``min_cluster_size=`` is
         accepted with a ``FutureWarning``.
+    split_classes
+        After BIC's choice, split every class whose features are better described, by ICL, as
+        two Gaussians sharing one covariance (two similar structures that one elongated
+        full-covariance class would hold; docs/disca.md, "The split test").
     feature_rotations
         Features are averaged over this many exact 90° rotations of each box (1 … 24; 1: none).
     batchnorm_recalibration
@@ -200,7 +204,8 @@ class DISCA(ClusterMixin, BaseEstimator):
     history_ : list of dict
         Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → lowest BIC),
         ``candidates`` (every mixture fit: K, covariance, start, BIC, smallest component,
-        eligible), ``n_classes`` (and ``n_clusters``, its former name, for one release),
+        eligible), ``split_tests`` and ``splits`` (every split test after the choice, and how
+        many classes it split; ``split_classes``), ``n_classes`` (and ``n_clusters``, its former name, for one release),
         ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
         ``warm_used``, ``ddbi``,
         ``label_change`` (fraction of labels differing from the previous iteration; ids are
@@ -248,6 +253,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         covariance_types: Sequence[str] = COVARIANCE_TYPES,
         n_init: int = 3,
         min_class_size: int | None = None,
+        split_classes: bool = True,
         feature_rotations: int = 1,
         batchnorm_recalibration: bool = True,
         ddbi_across_k: bool = True,
@@ -285,6 +291,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.covariance_types = covariance_types
         self.n_init = n_init
         self.min_class_size = min_class_size
+        self.split_classes = split_classes
         self.feature_rotations = feature_rotations
         self.batchnorm_recalibration = batchnorm_recalibration
         self.ddbi_across_k = ddbi_across_k
@@ -486,6 +493,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             previous_covariance_type=previous_type, rng=rng,
             min_class_size=self.min_class_size,
             covariance_types=tuple(self.covariance_types), n_init=int(self.n_init),
+            split=bool(self.split_classes),
         )  # fmt: skip
         score = ddbi(reduced, selection.labels)
         mixture_s = time.perf_counter() - start
@@ -515,6 +523,8 @@ class DISCA(ClusterMixin, BaseEstimator):
             "fresh_bic": selection.fresh_bic,
             "warm_used": selection.warm_used,
             "rejected_k": selection.rejected,
+            "split_tests": selection.split_tests,
+            "splits": sum(bool(test["split"]) for test in selection.split_tests),
             "ddbi": score,
             "label_change": changed,
             "feature_change": _relative_change(features[:_N_PROBE], loop.probe_features),

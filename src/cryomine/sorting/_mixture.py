@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from cryomine._deprecation import renamed_argument, renamed_property
 from cryomine.errors import InputError
 from cryomine.sorting._ppca import PPCAMixture
+from cryomine.sorting._split import precisions_cholesky_full, split_classes
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -223,6 +224,28 @@ class MixtureParams:
             covariance_type=self.covariance_type,
         )
 
+    def full_covariances(self) -> np.ndarray:
+        """``(K, d, d)`` covariance of every component, whatever the stored layout."""
+        n_classes, dim = self.means.shape
+        if self.covariance_type == "full":
+            return self.covariances
+        if self.covariance_type == "tied":
+            return np.broadcast_to(self.covariances, (n_classes, dim, dim)).copy()
+        if self.covariance_type == "diag":
+            return np.einsum("kd,de->kde", self.covariances, np.eye(dim))
+        return self.covariances[:, None, None] * np.eye(dim)
+
+    @classmethod
+    def from_full(
+        cls, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+    ) -> MixtureParams:
+        """A full-covariance mixture from its ``(K,)`` weights, ``(K, d)`` means, ``(K, d, d)``
+        covariances."""
+        return cls(
+            weights=weights, means=means, covariances=covariances,
+            precisions_cholesky=precisions_cholesky_full(covariances), covariance_type="full",
+        )  # fmt: skip
+
 
 @dataclass
 class MixtureSelection:
@@ -253,6 +276,9 @@ class MixtureSelection:
     covariance_model
         Name of the chosen fit's covariance model (a :data:`COVARIANCE_TYPES` name or
         ``"ppcaQ"``; ``params`` stores a PPCA fit in the full layout).
+    split_tests
+        Every split test made after the choice (``split_classes``), JSON-ready (see
+        :func:`cryomine.sorting._split.split_classes`); empty when none ran.
     """
 
     params: MixtureParams
@@ -265,6 +291,7 @@ class MixtureSelection:
     rejected: list[int] = field(default_factory=list)
     candidates: list[dict[str, object]] = field(default_factory=list)
     covariance_model: str | None = None
+    split_tests: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def n_classes(self) -> int:
@@ -388,6 +415,7 @@ def select_mixture(
     min_class_size: int | None = None,
     covariance_types: Sequence[str] = ("full",),
     n_init: int = 1,
+    split: bool = False,
     min_cluster_size: int | None = None,
 ) -> MixtureSelection:
     """Fit Gaussian mixtures for every candidate K and covariance type; keep the lowest BIC.
@@ -426,6 +454,10 @@ def select_mixture(
         specification uses full.
     n_init
         Fresh (k-means initialised) starts per K and covariance type, each with its own seed.
+    split
+        After the choice, split every class whose members are better described, by ICL, as
+        two Gaussians sharing one covariance (:func:`cryomine.sorting._split.split_classes`;
+        up to the largest candidate K). A split mixture is stored in the full layout.
     min_cluster_size
         Deprecated former name of ``min_class_size`` (``FutureWarning``).
 
@@ -517,6 +549,14 @@ def select_mixture(
         warm_used = records[chosen]["start"] == "warm"
 
     params = MixtureParams.from_sklearn(models[chosen])
+    split_tests: list[dict[str, object]] = []
+    if split:
+        weights, means, covariances, split_tests = split_classes(
+            reduced, params.weights, params.means, params.full_covariances(),
+            min_class_size=smallest, max_classes=max(candidates), reg_covar=REG_COVAR,
+        )  # fmt: skip
+        if len(weights) > params.n_classes:
+            params = MixtureParams.from_full(weights, means, covariances)
     labels = params.predict_proba(reduced).argmax(axis=1)
     params = params.reordered(np.unique(labels))  # drop empty components
     labels = params.predict_proba(reduced).argmax(axis=1)
@@ -534,4 +574,5 @@ def select_mixture(
         rejected=rejected,
         candidates=records,
         covariance_model=str(records[chosen]["covariance"]),
+        split_tests=split_tests,
     )

@@ -15,9 +15,10 @@ eigenvectors, eigenvalues less ``σ²``; ``σ²`` the mean of the remaining eige
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
+
+from cryomine.sorting._split import precisions_cholesky_full
 
 __all__ = ["PPCAMixture", "ppca_parameter_count"]
 
@@ -145,11 +146,7 @@ class PPCAMixture:
         ``precisions_cholesky_`` (precision = U Uᵀ) of each component."""
         vectors, values = self._eigenvectors, self._eigenvalues
         self.covariances_ = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
-        cholesky = np.linalg.cholesky(self.covariances_)
-        eye = np.eye(values.shape[1])
-        self.precisions_cholesky_ = np.stack(
-            [solve_triangular(c, eye, lower=True).T for c in cholesky]
-        )
+        self.precisions_cholesky_ = precisions_cholesky_full(self.covariances_)
 
     def score(self, X: np.ndarray) -> float:
         """Mean log-likelihood per sample."""

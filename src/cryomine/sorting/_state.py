@@ -73,10 +73,12 @@ class Trainables:
 
 
 def rename_legacy_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of saved DISCA params (model or checkpoint JSON) with former names renamed."""
+    """A copy of saved DISCA params (model or checkpoint JSON) with former names renamed and
+    parameters added since filled in with the behaviour of the version that saved them."""
     params = dict(params)
     if "min_cluster_size" in params:
         params.setdefault("min_class_size", params.pop("min_cluster_size"))
+    params.setdefault("split_classes", False)  # saved before the split test existed
     return params
 
 
