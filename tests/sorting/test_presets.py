@@ -75,6 +75,7 @@ def test_history_records_training_and_warns_at_max_iter(
     assert kinds == {("full", "fresh"), ("diag", "fresh")}
     assert len(first["candidates"]) == 2 * 2 * 3  # 2 covariances x 2 starts x K 2..4
     assert model.history_[1]["covariance_type"] in {"full", "diag"}
-    assert first["split_tests"] and {"bic_gain", "icl_gain", "split"} <= set(first["split_tests"][0])
+    tested = first["split_tests"]
+    assert tested and {"bic_gain", "icl_gain", "split"} <= set(tested[0])
     assert first["splits"] == sum(t["split"] for t in first["split_tests"])
     assert not model.converged_

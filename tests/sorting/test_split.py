@@ -18,7 +18,12 @@ def _pair_and_two_others(separation: float) -> tuple[np.ndarray, np.ndarray]:
     dim = 16
     factor = rng.normal(size=(dim, dim)) / np.sqrt(dim)
     cholesky = np.linalg.cholesky(factor @ factor.T + 0.2 * np.eye(dim))
-    centres = [np.zeros(dim), separation * cholesky[:, 0], 30 * np.eye(dim)[1], -30 * np.eye(dim)[1]]
+    centres = [
+        np.zeros(dim),
+        separation * cholesky[:, 0],
+        30 * np.eye(dim)[1],
+        -30 * np.eye(dim)[1],
+    ]
     points = np.vstack([c + rng.normal(size=(200, dim)) @ cholesky.T for c in centres])
     return points, np.repeat(np.arange(4), 200)
 
