@@ -205,8 +205,8 @@ class DISCA(ClusterMixin, BaseEstimator):
         Per iteration (JSON-ready): ``iteration``, ``candidate_bic`` (K as str → lowest BIC),
         ``candidates`` (every mixture fit: K, covariance, start, BIC, smallest component,
         eligible), ``split_tests`` and ``splits`` (every split test after the choice, and how
-        many classes it split; ``split_classes``), ``n_classes`` (and ``n_clusters``, its former name, for one release),
-        ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
+        many classes it split; ``split_classes``), ``n_classes`` (and ``n_clusters``, its
+        former name, for one release), ``covariance_type``, ``warm_bic`` / ``fresh_bic`` /
         ``warm_used``, ``ddbi``,
         ``label_change`` (fraction of labels differing from the previous iteration; ids are
         matched only when K is unchanged), ``feature_change`` (``‖F − F_prev‖ / ‖F_prev‖``

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import solve_triangular
+from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -34,12 +35,8 @@ def precisions_cholesky_full(covariances: np.ndarray) -> np.ndarray:
 
 def _gaussian_log_likelihood(members: np.ndarray, reg_covar: float) -> float:
     """Total log-likelihood of ``(n, d)`` points under their own maximum-likelihood Gaussian."""
-    n, dim = members.shape
-    centred = members - members.mean(axis=0)
-    covariance = centred.T @ centred / n + reg_covar * np.eye(dim)
-    _, log_det = np.linalg.slogdet(covariance)
-    mahalanobis = np.einsum("ij,ij->", centred @ np.linalg.inv(covariance), centred)
-    return float(-0.5 * (n * (dim * np.log(2 * np.pi) + log_det) + mahalanobis))
+    covariance = np.cov(members, rowvar=False, bias=True) + reg_covar * np.eye(members.shape[1])
+    return float(multivariate_normal(members.mean(axis=0), covariance).logpdf(members).sum())
 
 
 @dataclass(frozen=True)
