@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="ball-removed variants per structure, each its own class")  # fmt: skip
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--start-from", default=None,
+                        help="fine-tune this trunk (builtin or a directory) instead of random weights")  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--checkpoints", type=Path, default=None, help="default OUTPUT.ckpt")
     args = parser.parse_args()
@@ -69,7 +74,8 @@ def main() -> None:
     logging.getLogger("cryomine.simulate").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
     structures = training_structures(args.maps)
-    settings = PretrainSettings(width=args.width, steps=args.steps, seed=args.seed)
+    settings = PretrainSettings(width=args.width, steps=args.steps, seed=args.seed,
+                                variants=args.variants, learning_rate=args.learning_rate)  # fmt: skip
     print("structures:", ", ".join(Path(s).name.split(".")[0] for s in structures), flush=True)
     checkpoints = args.checkpoints or args.output.with_name(args.output.name + ".ckpt")
     start = time.time()
@@ -79,8 +85,9 @@ def main() -> None:
             print(f"step {step}/{total} loss {loss:.4f} {time.time() - start:.0f} s", flush=True)
 
     trunk, record = pretrain_trunk(
-        structures, settings, device=args.device, checkpoint_dir=checkpoints, progress=progress
-    )
+        structures, settings, device=args.device, checkpoint_dir=checkpoints, progress=progress,
+        start_from=args.start_from,
+    )  # fmt: skip
     record.update({
         "cryomine_version": __version__,
         "command": shlex.join([sys.executable, *sys.argv]),

@@ -13,6 +13,8 @@ from cryomine.sorting._persist import write_bundle
 from cryomine.sorting._pretrain import (
     PRETRAINED_FORMAT,
     PretrainSettings,
+    _batch,
+    _catalogue,
     load_pretrained_trunk,
     pretrain_trunk,
     pretrained_path,
@@ -76,6 +78,34 @@ def test_pretraining_moves_weights_and_resumes_exactly(tmp_path) -> None:
     with pytest.raises(InputError, match="other settings"):
         pretrain_trunk(structures, PretrainSettings(**{**TINY.json(), "steps": 5,
                        "voxel_sizes_a": (16.0,)}), device="cpu", checkpoint_dir=tmp_path)  # fmt: skip
+
+
+def test_variants_are_classes_of_their_own_paired_with_their_structure() -> None:
+    settings = PretrainSettings(**{**TINY.json(), "variants": 2, "structures_per_batch": 4,
+                                   "voxel_sizes_a": (16.0,)})  # fmt: skip
+    structures = ["1bxn", "3qm1"]
+    catalogue = _catalogue(structures, settings)
+    assert catalogue.variant_of == {"1bxn~v0": "1bxn", "1bxn~v1": "1bxn", "3qm1~v0": "3qm1",
+                                    "3qm1~v1": "3qm1"}  # fmt: skip
+    densities = catalogue.densities[16.0]
+    for variant, base in catalogue.variant_of.items():
+        kept = np.clip(densities[variant], 0, None).sum() / np.clip(densities[base], 0, None).sum()
+        low, high = settings.variant_removed_mass
+        assert 1 - high - 0.05 <= kept <= 1 - low + 0.05  # one shell of voxels of slack
+        assert np.all(densities[variant][densities[variant] != 0] == densities[base][
+            densities[variant] != 0])  # fmt: skip
+    _, ids = _batch(catalogue, settings, np.random.default_rng(0))
+    names = [catalogue.names[i] for i in np.unique(ids)]
+    assert len(names) == 4 and sorted(n.split("~")[0] for n in names) == [
+        "1bxn", "1bxn", "3qm1", "3qm1"]  # fmt: skip
+    trunk, record = pretrain_trunk(structures, settings, device="cpu", start_from="builtin")
+    builtin, _ = load_pretrained_trunk("builtin", width=settings.width)
+    conv = next(k for k in builtin if k.endswith("weight") and builtin[k].dim() == 5)
+    moved = float(torch.linalg.norm(trunk.state_dict()[conv].cpu() - builtin[conv]))
+    assert 0 < moved < 0.5 * float(torch.linalg.norm(builtin[conv]))  # fine-tuned, not restarted
+    assert record["variants"] == 4 and record["started_from"] == "builtin"
+    assert record["structures"] == structures
+    assert record["structures_per_voxel_size"]["16.0"] == structures
 
 
 def test_pretrained_trunk_files_are_checked(tmp_path) -> None:

@@ -11,6 +11,13 @@ The structures used must not include the ones a sort is evaluated on (docs/disca
 
 The input transform is DISCA's default one (half-Nyquist low-pass, then z-score), so a
 pretrained trunk sees what DISCA will feed it.
+
+**Variants** (``variants`` > 0): each structure also gets copies with a ball of its density
+removed (``variant_removed_mass``, a fraction of its mass, around a density-weighted random
+point; the same ball in Å at every voxel size). A variant is a class of its own, and a batch
+then holds half its structures with one of their variants beside them, so that the loss sees
+two structures that differ by one subunit-sized part (hard negatives): the differences that
+separate similar complexes, which distinct structures alone do not teach.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ class PretrainSettings:
     weight_decay: float = 1e-4
     seed: int = 0
     checkpoint_every: int = 100
+    variants: int = 0
+    variant_removed_mass: tuple[float, float] = (0.1, 0.25)
 
     def json(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -116,6 +125,40 @@ class _Catalogue:
 
     names: list[str]
     densities: dict[float, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: variant name -> the structure it was made from (empty without variants)
+    variant_of: dict[str, str] = field(default_factory=dict)
+
+
+def _removed_balls(
+    density: np.ndarray,
+    voxel_size_a: float,
+    count: int,
+    removed_mass: tuple[float, float],
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, float]]:
+    """``count`` balls ``(centre (3,) Å from the box centre, z y x; radius Å)``, each holding a
+    fraction of ``density``'s positive mass drawn uniformly from ``removed_mass``."""
+    mass = np.clip(density, 0.0, None).ravel()
+    centre = (np.array(density.shape) - 1) / 2.0
+    grid = np.stack(np.indices(density.shape), axis=-1).reshape(-1, 3).astype(np.float64)
+    balls = []
+    for _ in range(count):
+        seed_voxel = grid[rng.choice(len(mass), p=mass / mass.sum())]
+        distance = np.linalg.norm(grid - seed_voxel, axis=1)
+        order = np.argsort(distance)
+        reached = np.searchsorted(np.cumsum(mass[order]), rng.uniform(*removed_mass) * mass.sum())
+        radius = distance[order[min(reached, len(order) - 1)]]
+        balls.append(((seed_voxel - centre) * voxel_size_a, float(radius * voxel_size_a)))
+    return balls
+
+
+def _without_ball(
+    density: np.ndarray, voxel_size_a: float, ball: tuple[np.ndarray, float]
+) -> np.ndarray:
+    """``density`` with the ball (centre Å from the box centre, radius Å) set to zero."""
+    centre = (np.array(density.shape) - 1) / 2.0 + ball[0] / voxel_size_a
+    distance = np.linalg.norm(np.stack(np.indices(density.shape), axis=-1) - centre, axis=-1)
+    return np.where(distance <= ball[1] / voxel_size_a, 0.0, density).astype(density.dtype)
 
 
 def _catalogue(structures: Sequence[str | Path], settings: PretrainSettings) -> _Catalogue:
@@ -139,12 +182,31 @@ def _catalogue(structures: Sequence[str | Path], settings: PretrainSettings) -> 
                 )
         if len(fitting) >= 2:
             catalogue.densities[float(voxel)] = fitting
+    if settings.variants > 0:
+        _add_variants(catalogue, settings)
     if not catalogue.densities:
         raise InputError(
             f"no voxel size in {settings.voxel_sizes_a} Å holds two of the structures in a "
             f"{settings.box_size}³ box: give more structures or other voxel sizes"
         )
     return catalogue
+
+
+def _add_variants(catalogue: _Catalogue, settings: PretrainSettings) -> None:
+    """Add ``settings.variants`` ball-removed copies of every structure (module docstring)."""
+    rng = np.random.default_rng([settings.seed, 1])
+    balls: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for voxel, fitting in sorted(catalogue.densities.items()):
+        for name in sorted(fitting):
+            if name not in balls:  # drawn once, at the finest voxel size the structure fits
+                balls[name] = _removed_balls(
+                    fitting[name], voxel, settings.variants, settings.variant_removed_mass, rng
+                )
+            for j, ball in enumerate(balls[name]):
+                variant = f"{name}~v{j}"
+                fitting[variant] = _without_ball(fitting[name], voxel, ball)
+                catalogue.variant_of[variant] = name
+    catalogue.names += sorted(catalogue.variant_of)
 
 
 def _batch(
@@ -155,9 +217,21 @@ def _batch(
 
     voxel = float(rng.choice(sorted(catalogue.densities)))
     available = catalogue.densities[voxel]
-    chosen = rng.choice(
-        sorted(available), size=min(settings.structures_per_batch, len(available)), replace=False
-    )
+    originals = sorted(n for n in available if n not in catalogue.variant_of)
+    if catalogue.variant_of:
+        bases = rng.choice(
+            originals, size=min(settings.structures_per_batch // 2, len(originals)), replace=False
+        )
+        chosen: list[str] = []
+        for base in bases:  # each beside one of its variants: the hard negatives
+            chosen += [str(base), f"{base}~v{rng.integers(settings.variants)}"]
+    else:
+        chosen = [
+            str(name)
+            for name in rng.choice(
+                originals, size=min(settings.structures_per_batch, len(originals)), replace=False
+            )
+        ]
     low, high = np.log(settings.snr_range[0]), np.log(settings.snr_range[1])
     tilt = float(rng.uniform(*settings.tilt_half_range_deg))
     simulated = simulate_subtomograms(
@@ -185,8 +259,12 @@ def pretrain_trunk(
     device: str = "auto",
     checkpoint_dir: Path | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    start_from: str | Path | None = None,
 ) -> tuple[YOPO, dict[str, Any]]:
     """Pretrain a YOPO trunk on simulated ``structures``; returns it and a record.
+
+    ``start_from`` (``"builtin"`` or a trunk directory, see :func:`pretrained_path`) fine-tunes
+    that trunk instead of starting from random weights.
 
     The record (JSON-ready) holds the settings, structure names, which structures fit at each
     voxel size, the loss every ``checkpoint_every`` steps and timings. With ``checkpoint_dir``
@@ -204,6 +282,8 @@ def pretrain_trunk(
     resolved = resolve_device(device)
     rng = np.random.default_rng(settings.seed)
     trunk = YOPO(width=settings.width, init_generator=torch.Generator().manual_seed(settings.seed))
+    if start_from is not None:
+        trunk.load_state_dict(load_pretrained_trunk(start_from, width=settings.width)[0])
     trunk = trunk.to(resolved)
     trunk.generator = torch.Generator(device=resolved).manual_seed(settings.seed + 1)
     optimizer = torch.optim.AdamW(
@@ -268,9 +348,12 @@ def pretrain_trunk(
     record = {
         "format": PRETRAINED_FORMAT,
         "settings": settings.json(),
-        "structures": catalogue.names,
+        "structures": [n for n in catalogue.names if n not in catalogue.variant_of],
+        "variants": len(catalogue.variant_of),
+        "started_from": None if start_from is None else str(start_from),
         "structures_per_voxel_size": {
-            str(v): sorted(d) for v, d in sorted(catalogue.densities.items())
+            str(v): sorted(n for n in d if n not in catalogue.variant_of)
+            for v, d in sorted(catalogue.densities.items())
         },
         "losses": losses,
         "wall_s": time.perf_counter() - start,
