@@ -82,7 +82,8 @@ def run_sort(args: argparse.Namespace, preset: str, volumes: np.ndarray, truth: 
     base, _, variant = preset.partition("-")
     overrides = {"random": {"pretrained": None}, "candidate": {"pretrained": args.candidate_trunk},
                  "diagppca": {"covariance_types": ("diag", "ppca")},
-                 "split": {"split_classes": True}, "nosplit": {"split_classes": False}}  # fmt: skip
+                 "split": {"split_classes": True}, "nosplit": {"split_classes": False},
+                 "sqrt": {"feature_transform": "signed-sqrt"}}  # fmt: skip
     overrides = overrides.get(variant, {})
     model = DISCA.from_preset(
         base, width=args.width, k_range=tuple(args.k_range), max_iter=args.max_iter,
@@ -251,7 +252,8 @@ def summary(cells: list[dict]) -> list[str]:
                      "cryomine-stages2": "DISCA --preset cryomine --stages 2",
                      "cryomine-diagppca": "DISCA --preset cryomine --covariance diag,ppca",
                      "cryomine-split": "DISCA --preset cryomine --split-classes",
-                     "cryomine-nosplit": "DISCA --preset cryomine --no-split-classes"}  # fmt: skip
+                     "cryomine-nosplit": "DISCA --preset cryomine --no-split-classes",
+                     "cryomine-sqrt": "DISCA --preset cryomine --feature-transform signed-sqrt"}  # fmt: skip
             name = names.get(label, f"DISCA --preset {label}")
             iterations = ", ".join(str(c.get("n_iter", "–")) for c in group)
             lines.append(
@@ -275,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
              "weights instead of the pretrained trunk; cryomine-candidate: from the trunk in "
              "--candidate-trunk; cryomine-stagesN: in N stages (--stages); cryomine-diagppca: "
              "with the covariance models diag and ppca; cryomine-split / cryomine-nosplit: "
-             "with / without the split test (--split-classes)")  # fmt: skip
+             "with / without the split test (--split-classes); cryomine-sqrt: with "
+             "--feature-transform signed-sqrt")  # fmt: skip
     add("--candidate-trunk", type=Path,
         help="a pretrained trunk to compare with the shipped one (preset cryomine-candidate)")  # fmt: skip
     add("--methods", default="disca",

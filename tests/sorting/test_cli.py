@@ -91,11 +91,12 @@ def test_sort_steering_options_reach_the_estimator(tiny_particle_set: Path, tmp_
         app,
         ["sort", str(tiny_particle_set), "-o", str(run), *FAST_OPTIONS, "--preset", "paper",
          "--covariance", "diag,ppca2", "--n-init", "2", "--min-class-size", "3",
-         "--learning-rate", "0.001", "--min-steps", "5", "--tol", "0.01"],
+         "--learning-rate", "0.001", "--min-steps", "5", "--tol", "0.01",
+         "--feature-transform", "signed-sqrt"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     parameters = json.loads((run / "run.json").read_text())["parameters"]
-    assert parameters["preset"] == "paper"
+    assert parameters["preset"] == "paper" and parameters["feature_transform"] == "signed-sqrt"
     assert parameters["covariance_types"] == ["diag", "ppca2"]
     assert parameters["n_init"] == 2 and parameters["min_class_size"] == 3
     assert parameters["learning_rate"] == 0.001 and parameters["tol"] == 0.01

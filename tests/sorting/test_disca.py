@@ -156,6 +156,24 @@ def test_save_load_predict_round_trip(
         DISCA.load(tmp_path)
 
 
+def test_signed_sqrt_feature_transform_runs_through_fit_and_predict(
+    tiny_set: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    volumes, _ = tiny_set
+    with pytest.raises(InputError, match="feature_transform 'log'"):
+        DISCA(**FAST, feature_transform="log").fit(volumes)
+    model = DISCA(**SEEDED, max_iter=1, feature_transform="signed-sqrt").fit(volumes)
+    plain = DISCA(**SEEDED, max_iter=1).fit(volumes)
+    # the same network (nothing trained at max_iter 1), features transformed value by value
+    np.testing.assert_allclose(
+        model.features_, np.sign(plain.features_) * np.sqrt(np.abs(plain.features_)), atol=1e-6
+    )
+    model.save(tmp_path / "model")
+    loaded = DISCA.load(tmp_path / "model")
+    assert loaded.feature_transform == "signed-sqrt"
+    np.testing.assert_array_equal(loaded.predict(volumes), model.labels_)
+
+
 def test_particle_set_input_streams_like_an_array(tiny_particle_set: Path) -> None:
     from cryomine.io import ParticleSet
 

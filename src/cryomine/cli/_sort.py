@@ -115,6 +115,14 @@ def sort(
             "paper: off).",
         ),
     ] = None,
+    feature_transform: Annotated[
+        str | None,
+        typer.Option(
+            "--feature-transform",
+            help="Applied to every feature value before the PCA: none or signed-sqrt. "
+            "Default: the preset's (none).",
+        ),
+    ] = None,
     min_class_size: Annotated[
         int | None,
         typer.Option(
@@ -215,6 +223,7 @@ def sort(
         min_class_size = min_cluster_size
     steering = {
         "n_init": n_init, "split_classes": split_classes, "min_class_size": min_class_size,
+        "feature_transform": feature_transform,
         "learning_rate": learning_rate,
         "min_steps": min_steps, "min_iter": min_iter, "tol": tol, "batch_size": batch_size,
     }  # fmt: skip

@@ -71,15 +71,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "min_class_size": None, "feature_rotations": 1, "learning_rate": 1e-4,
         "batch_size": 32, "min_steps": 0, "min_iter": 3, "zscore": True,
         "batchnorm_recalibration": True, "ddbi_across_k": True, "split_classes": True,
+        "feature_transform": "none",
     },
     "paper": {
         "width": 1.0, "pretrained": None,
         "lowpass_a": None, "covariance_types": ("full",), "n_init": 1, "min_class_size": 1,
         "feature_rotations": 1, "learning_rate": 1e-5, "batch_size": 64, "min_steps": 0,
         "min_iter": 0, "zscore": True, "batchnorm_recalibration": False,
-        "ddbi_across_k": True, "split_classes": False,
+        "ddbi_across_k": True, "split_classes": False, "feature_transform": "none",
     },
 }  # fmt: skip
+#: Values of ``feature_transform``: what is applied to each feature value before the PCA.
+FEATURE_TRANSFORMS = ("none", "signed-sqrt")
 #: Features of the first this many subtomograms are kept to measure ``feature_change``.
 _N_PROBE = 256
 _RESUMABLE = {"max_iter", "device", "mixed_precision"}
@@ -164,6 +167,10 @@ class DISCA(ClusterMixin, BaseEstimator):
         full-covariance class would hold; docs/disca.md, "The split test").
     feature_rotations
         Features are averaged over this many exact 90° rotations of each box (1 … 24; 1: none).
+    feature_transform
+        Applied to every feature value before the PCA (and so in ``features_``, ``transform``
+        and ``predict``): ``"none"`` or ``"signed-sqrt"``, ``sign(x) · sqrt(|x|)`` (power
+        normalisation; docs/disca_measurements.md, "Signed square root of the features").
     batchnorm_recalibration
         After each M-step, re-estimate the BatchNorm statistics on the unaugmented subtomograms
         (dropout off), so that features change with the weights only. The first features use
@@ -255,6 +262,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         min_class_size: int | None = None,
         split_classes: bool = True,
         feature_rotations: int = 1,
+        feature_transform: str = "none",
         batchnorm_recalibration: bool = True,
         ddbi_across_k: bool = True,
         zscore: bool = True,
@@ -293,6 +301,7 @@ class DISCA(ClusterMixin, BaseEstimator):
         self.min_class_size = min_class_size
         self.split_classes = split_classes
         self.feature_rotations = feature_rotations
+        self.feature_transform = feature_transform
         self.batchnorm_recalibration = batchnorm_recalibration
         self.ddbi_across_k = ddbi_across_k
         self.zscore = zscore
@@ -346,6 +355,11 @@ class DISCA(ClusterMixin, BaseEstimator):
             raise InputError(f"min_class_size {self.min_class_size!r}: expected >= 1 or None")
         check_covariance_types(self.covariance_types)
         cube_rotations(self.feature_rotations)
+        if self.feature_transform not in FEATURE_TRANSFORMS:
+            raise InputError(
+                f"feature_transform {self.feature_transform!r}: expected one of "
+                f"{', '.join(FEATURE_TRANSFORMS)}"
+            )
 
     # ------------------------------------------------------------------------------------ fit
     def fit(
@@ -598,10 +612,13 @@ class DISCA(ClusterMixin, BaseEstimator):
         entry["timings_s"]["train"] = time.perf_counter() - start
 
     def _features(self, trunk: YOPO, source: SubtomogramSource, device: torch.device) -> np.ndarray:
-        return extract_features(
+        features = extract_features(
             trunk, source, batch_size=self.batch_size, device=device,
             mixed_precision=self.mixed_precision, n_rotations=int(self.feature_rotations),
         )  # fmt: skip
+        if self.feature_transform == "signed-sqrt":
+            features = np.sign(features) * np.sqrt(np.abs(features))
+        return features
 
     def _finish(
         self, loop: LoopState, trunk: YOPO, source: SubtomogramSource, device: torch.device
