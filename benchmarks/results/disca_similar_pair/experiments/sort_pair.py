@@ -1,9 +1,12 @@
 """Whole DISCA sorts (cryomine preset) of a pair set, with and without the split test.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/results/disca_similar_pair/experiments/sort_pair.py \
-        BASE CUT PER_CLASS SNR SEED {split,nosplit}
+        BASE CUT PER_CLASS SNR SEED {split,nosplit}[+sqrt] [FEATURES.npy]
 
-Sets with BASE ``none`` are the tuning five alone. One JSON line per sort goes to stdout.
+Sets with BASE ``none`` are the tuning five alone; ``+sqrt`` sorts with
+``feature_transform="signed-sqrt"``. One JSON line per sort goes to stdout; with
+FEATURES.npy the fitted model's features (``model.features_``) and the truth (``….truth.npy``)
+are saved for :mod:`separability`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from sklearn.metrics import homogeneity_score
 
@@ -32,7 +36,8 @@ def main() -> None:
     else:
         volumes, truth, _ = pair_set(base, cut, per_class, snr, seed)
     model = DISCA.from_preset("cryomine", k_range=(2, 10), max_iter=10, random_state=seed,
-                              voxel_size_a=16.0, split_classes=variant == "split")  # fmt: skip
+                              voxel_size_a=16.0, split_classes=variant.split("+")[0] == "split",
+                              feature_transform="signed-sqrt" if variant.endswith("+sqrt") else "none")  # fmt: skip
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -47,6 +52,9 @@ def main() -> None:
                           for e in model.history_],
         "warnings": [str(w.message)[:120] for w in caught if "Convergence" in type(w.message).__name__],
     }), flush=True)  # fmt: skip
+    if len(sys.argv) > 7:
+        np.save(sys.argv[7], model.features_)
+        np.save(Path(sys.argv[7]).with_suffix(".truth.npy"), truth)
 
 
 if __name__ == "__main__":
