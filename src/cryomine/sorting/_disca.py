@@ -83,6 +83,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 #: Values of ``feature_transform``: what is applied to each feature value before the PCA.
 FEATURE_TRANSFORMS = ("none", "signed-sqrt")
+
+
+def transform_features(features: np.ndarray, transform: str) -> np.ndarray:
+    """``features`` after one of :data:`FEATURE_TRANSFORMS`: ``"none"`` returns them as they
+    are, ``"signed-sqrt"`` gives ``sign(x) · sqrt(|x|)`` value by value."""
+    if transform == "signed-sqrt":
+        return np.sign(features) * np.sqrt(np.abs(features))
+    return features
+
+
 #: Features of the first this many subtomograms are kept to measure ``feature_change``.
 _N_PROBE = 256
 _RESUMABLE = {"max_iter", "device", "mixed_precision"}
@@ -616,9 +626,7 @@ class DISCA(ClusterMixin, BaseEstimator):
             trunk, source, batch_size=self.batch_size, device=device,
             mixed_precision=self.mixed_precision, n_rotations=int(self.feature_rotations),
         )  # fmt: skip
-        if self.feature_transform == "signed-sqrt":
-            features = np.sign(features) * np.sqrt(np.abs(features))
-        return features
+        return transform_features(features, self.feature_transform)
 
     def _finish(
         self, loop: LoopState, trunk: YOPO, source: SubtomogramSource, device: torch.device

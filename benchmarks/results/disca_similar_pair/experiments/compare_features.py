@@ -27,12 +27,8 @@ from data import first_per_class
 from pair_data import CACHE
 from separability import PAIRS, separation
 
+from cryomine.sorting._disca import transform_features
 from cryomine.sorting._mixture import COVARIANCE_TYPES, fit_pca, select_mixture
-
-
-def signed_sqrt(features: np.ndarray) -> np.ndarray:
-    """``sign(x) · sqrt(|x|)`` elementwise (power normalisation, Perronnin et al. 2010)."""
-    return np.sign(features) * np.sqrt(np.abs(features))
 
 
 def main() -> None:
@@ -48,9 +44,9 @@ def main() -> None:
             for spec in specs:
                 tag, _, transform = spec.partition("+")
                 features = np.load(CACHE / f"F_{tag}_{name}_{float(snr)}.npy")[keep]
-                features = features.astype(np.float64)
-                if transform == "sqrt":
-                    features = signed_sqrt(features)
+                features = transform_features(
+                    features.astype(np.float64), "signed-sqrt" if transform == "sqrt" else "none"
+                )
                 reduced = fit_pca(features, 16).transform(features)
                 choice = select_mixture(reduced, k_candidates=range(2, 11),
                                         rng=np.random.default_rng(0),

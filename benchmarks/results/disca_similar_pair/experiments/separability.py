@@ -4,7 +4,7 @@
         TAG[+sqrt] SET SNR
 
 Features from :mod:`trunk_features` (``CACHE/F_{TAG}_{SET}_{SNR}.npy``; ``+sqrt``: signed square
-root first). For the pair alone (the base structure and its cut copy), in the PCA of all the
+root first), or TAG a ``FEATURES.npy`` that :mod:`sort_pair` wrote (its truth beside it). For the pair alone (the base structure and its cut copy), in the PCA of all the
 features: the Mahalanobis separation Δ of the two means under the pooled within-class
 covariance (16, 32, 64 components); the 5-fold accuracy of a logistic regression on the 16
 components (what the labels can get); and without labels, the homogeneity of two Gaussians with
@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pair_data import CACHE
 
+from cryomine.sorting._disca import transform_features
 from cryomine.sorting._mixture import fit_pca
 from cryomine.sorting._split import split_test
 
@@ -48,10 +49,14 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     spec, name, snr = sys.argv[1], sys.argv[2], float(sys.argv[3])
     tag, _, transform = spec.partition("+")
-    features = np.load(CACHE / f"F_{tag}_{name}_{snr}.npy").astype(np.float64)
-    if transform == "sqrt":
-        features = np.sign(features) * np.sqrt(np.abs(features))
-    truth = np.load(CACHE / f"T_{name}_{snr}.npy")
+    if tag.endswith(".npy"):
+        features, truth = np.load(tag), np.load(Path(tag).with_suffix(".truth.npy"))
+    else:
+        features = np.load(CACHE / f"F_{tag}_{name}_{snr}.npy")
+        truth = np.load(CACHE / f"T_{name}_{snr}.npy")
+    features = transform_features(
+        features.astype(np.float64), "signed-sqrt" if transform == "sqrt" else "none"
+    )
     first, second = PAIRS[name]
     pair = np.isin(truth, [first, second])
     deltas = {d: separation(fit_pca(features, d).transform(features), truth, first, second)
